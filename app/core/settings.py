@@ -1,0 +1,77 @@
+"""Settings from the environment (prefix ``TENLINE_``) and an optional ``.env`` file.
+
+Validated once at start: a bad value stops the process with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable and what is wrong."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TENLINE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Runtime role: owns nothing, subject to row-level security.
+    database_url: str | None = None
+    # Owner role: runs migrations. Defaults to the runtime URL's server with the owner role.
+    database_owner_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path(".tenline")
+    secret_key: str = Field(default="dev-insecure-secret-key-change-me-please", min_length=32)
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    session_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    login_rate_limit: str = "5/minute"
+    access_token_ttl_seconds: int = Field(default=3600, ge=30, le=86400)
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    worker_processes: int = Field(default=1, ge=1, le=64)
+    worker_threads: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("database_url", "database_owner_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:port/database)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a Redis URL (redis://host:port/db or unix:///path/to/socket)")
+        return value
+
+    def checked(self) -> Settings:
+        if self.environment == "production" and self.secret_key.startswith("dev-insecure"):
+            raise SettingsError("TENLINE_SECRET_KEY: set a random secret of at least 32 characters in production")
+        return self
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings().checked()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            variable = "TENLINE_" + "_".join(str(part) for part in error["loc"]).upper()
+            lines.append(f"{variable}: {error['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,102 @@
+"""The composition root: builds the Litestar application from every domain's controllers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.static_files import create_static_files_router
+from litestar.stores.redis import RedisStore
+from litestar.template.config import TemplateConfig
+
+import frontend
+from app.core.db import configure_database, get_database
+from app.core.errors import exception_handlers
+from app.core.logging import configure_logging, request_id_middleware
+from app.core.ratelimit import configure_rate_limits
+from app.core.redis import configure_redis, get_redis
+from app.core.settings import Settings, get_settings
+from app.server.health import MetricsController, healthz, readyz
+from tenants import controllers as tenant_controllers
+from tenants.auth import SESSION_COOKIE, authentication_middleware, check_csrf
+from tenants.sessions import SessionConfig
+
+FRONTEND = Path(frontend.__file__).parent
+VENDOR = FRONTEND / "node_modules"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("TENLINE_DATABASE_URL and TENLINE_REDIS_URL must be set (`tenline up` sets them for you)")
+    configure_logging(settings.log_level, json=settings.log_json)
+    configure_database(settings.database_url, pool_size=settings.db_pool_size)
+    redis = configure_redis(settings.redis_url)
+    configure_rate_limits(settings.redis_url)
+
+    session_config = SessionConfig(
+        key=SESSION_COOKIE,
+        max_age=settings.session_ttl_seconds,
+        secure=settings.base_url.startswith("https://"),
+        samesite="lax",
+        httponly=True,
+        renew_on_access=True,
+    )
+    prometheus = PrometheusConfig(app_name="tenline", group_path=True, exclude=["/metrics", "/static"])
+
+    async def shutdown() -> None:
+        await get_database().dispose()
+        await get_redis().aclose()
+
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            MetricsController,
+            *tenant_controllers.route_handlers,
+            *frontend.route_handlers(),
+            create_static_files_router(
+                path="/static", directories=[FRONTEND / "static"], opt={"public": True}, include_in_schema=False
+            ),
+            create_static_files_router(
+                path="/vendor", directories=[VENDOR], opt={"public": True}, include_in_schema=False
+            ),
+        ],
+        middleware=[request_id_middleware, prometheus.middleware, session_config.middleware, authentication_middleware],
+        before_request=check_csrf,
+        exception_handlers=exception_handlers,
+        stores={"sessions": RedisStore(redis, namespace="tenline-sessions")},
+        template_config=TemplateConfig(directory=FRONTEND / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="Tenline API",
+            version="1",
+            path="/schema",
+            description="The tenant API of Tenline. Programs authenticate with OAuth2 client credentials "
+            "(POST /oauth/token) and send `Authorization: Bearer <token>`. Errors are RFC 9457 problem details.",
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url="/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+                    css_url="/vendor/swagger-ui-dist/swagger-ui.css",
+                    standalone_preset_js_url="/vendor/swagger-ui-dist/swagger-ui-standalone-preset.js",
+                )
+            ],
+            components=Components(
+                security_schemes={
+                    "oauth2": SecurityScheme(
+                        type="http", scheme="bearer", bearer_format="JWT", description="client-credentials access token"
+                    ),
+                }
+            ),
+        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        request_max_body_size=settings.max_request_body_bytes,
+        on_shutdown=[shutdown],
+        debug=False,
+    )

@@ -1,0 +1,4 @@
+"""Imports every table module so SQLModel.metadata is complete (for Alembic and the catalog tests)."""
+
+from app.core import outbox  # noqa: F401
+from tenants import models  # noqa: F401

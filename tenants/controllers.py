@@ -1,0 +1,296 @@
+"""HTTP API for tenancy and identity under /api/v1."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import Parameter
+from litestar.response import Response
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.core.errors import InvalidInputError
+from app.core.http import API_PREFIX, DEFAULT_PAGE_SIZE, Cursor, Limit, provide_db_session
+from app.core.pagination import Page
+from app.core.tenancy import Principal
+from tenants import schemas, service, sessions
+from tenants.auth import SESSION_CSRF, authenticated, requires
+from tenants.permissions import Permission
+
+IfMatch = Annotated[str | None, Parameter(header="If-Match", description="the tenant's version, as its ETag gives it")]
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise InvalidInputError.for_field("If-Match", 'must be an ETag this API issued, e.g. "3"') from None
+
+
+class MeController(Controller):
+    path = f"{API_PREFIX}/me"
+    tags = ["identity"]
+    guards = [authenticated]
+
+    @get("/", summary="Who is calling")
+    async def me(self, request: Request[Principal, Any, Any]) -> schemas.MeOut:
+        principal = request.user
+        return schemas.MeOut(
+            kind=principal.kind,
+            subject_id=principal.subject_id,
+            display_name=principal.display_name,
+            tenant_id=principal.tenant_id,
+            roles=sorted(principal.roles),
+            scopes=sorted(principal.scopes),
+        )
+
+
+class TenantController(Controller):
+    path = f"{API_PREFIX}/tenants"
+    tags = ["tenants"]
+    dependencies = {"session": Provide(provide_db_session)}
+
+    @get("/", guards=[requires(Permission.VIEW_TENANTS)], summary="List tenants")
+    async def list_tenants(
+        self, session: AsyncSession, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE, status: str | None = None
+    ) -> Page[schemas.TenantOut]:
+        return await service.list_tenants(session, cursor=cursor, limit=limit, status=status)
+
+    @post("/", guards=[requires(Permission.MANAGE_TENANTS)], summary="Create a tenant")
+    async def create_tenant(self, session: AsyncSession, data: schemas.TenantCreate) -> schemas.TenantOut:
+        return service.tenant_out(await service.create_tenant(session, data))
+
+    @get("/{tenant_id:uuid}", guards=[authenticated], summary="Get a tenant (operators: any; others: their own)")
+    async def get_tenant(
+        self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
+    ) -> Response[schemas.TenantOut]:
+        tenant = await service.get_tenant(session, tenant_id, request.user)
+        return Response(service.tenant_out(tenant), headers={"ETag": _etag(tenant.version)})
+
+    @patch("/{tenant_id:uuid}", guards=[authenticated], summary="Change a tenant's settings")
+    async def update_tenant(
+        self,
+        request: Request[Principal, Any, Any],
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        data: schemas.TenantUpdate,
+        if_match: IfMatch = None,
+    ) -> Response[schemas.TenantOut]:
+        tenant = await service.get_tenant(session, tenant_id, request.user)
+        requires_settings = requires(Permission.MANAGE_TENANT_SETTINGS)
+        requires_settings(request, request.route_handler)
+        tenant = await service.update_tenant(session, tenant, data, if_match=_if_match(if_match))
+        return Response(service.tenant_out(tenant), headers={"ETag": _etag(tenant.version)})
+
+    @post(
+        "/{tenant_id:uuid}/suspend",
+        guards=[requires(Permission.MANAGE_TENANTS)],
+        status_code=200,
+        summary="Suspend a tenant",
+    )
+    async def suspend(
+        self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
+    ) -> schemas.TenantOut:
+        tenant = await service.get_tenant(session, tenant_id, request.user)
+        return service.tenant_out(await service.change_tenant_status(session, tenant, "suspend"))
+
+    @post(
+        "/{tenant_id:uuid}/reactivate",
+        guards=[requires(Permission.MANAGE_TENANTS)],
+        status_code=200,
+        summary="Reactivate a suspended tenant",
+    )
+    async def reactivate(
+        self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
+    ) -> schemas.TenantOut:
+        tenant = await service.get_tenant(session, tenant_id, request.user)
+        return service.tenant_out(await service.change_tenant_status(session, tenant, "reactivate"))
+
+    @delete(
+        "/{tenant_id:uuid}",
+        guards=[requires(Permission.MANAGE_TENANTS)],
+        status_code=HTTP_202_ACCEPTED,
+        summary="Delete a tenant: its data is erased by a background job",
+    )
+    async def delete_tenant(
+        self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
+    ) -> schemas.TenantOut:
+        tenant = await service.get_tenant(session, tenant_id, request.user)
+        return service.tenant_out(await service.change_tenant_status(session, tenant, "delete"))
+
+
+class TenantUserController(Controller):
+    """The acting tenant's users (tenant admins, supervisors, report viewers)."""
+
+    path = f"{API_PREFIX}/users"
+    tags = ["users"]
+    dependencies = {"session": Provide(provide_db_session)}
+
+    @get("/", guards=[requires(Permission.VIEW_USERS)], summary="List the tenant's users")
+    async def list_users(
+        self, session: AsyncSession, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    ) -> Page[schemas.TenantUserOut]:
+        return await service.list_tenant_users(session, cursor=cursor, limit=limit)
+
+    @post("/", guards=[requires(Permission.MANAGE_USERS)], summary="Add a user to the tenant")
+    async def create_user(self, session: AsyncSession, data: schemas.TenantUserCreate) -> schemas.TenantUserOut:
+        return await service.create_tenant_user(session, data)
+
+    @get("/{user_id:uuid}", guards=[requires(Permission.VIEW_USERS)], summary="Get a user of the tenant")
+    async def get_user(self, session: AsyncSession, user_id: uuid.UUID) -> schemas.TenantUserOut:
+        return await service.get_tenant_user(session, user_id)
+
+    @patch("/{user_id:uuid}", guards=[requires(Permission.MANAGE_USERS)], summary="Change a user's role or status")
+    async def update_user(
+        self, session: AsyncSession, user_id: uuid.UUID, data: schemas.TenantUserUpdate
+    ) -> schemas.TenantUserOut:
+        return await service.update_tenant_user(session, user_id, data)
+
+    @delete(
+        "/{user_id:uuid}",
+        guards=[requires(Permission.MANAGE_USERS)],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Remove a user from the tenant",
+    )
+    async def remove_user(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        await service.remove_tenant_user(session, user_id)
+
+
+class TenantAgentController(Controller):
+    """Agents assigned to the acting tenant, as the tenant sees them."""
+
+    path = f"{API_PREFIX}/agents"
+    tags = ["agents"]
+    dependencies = {"session": Provide(provide_db_session)}
+
+    @get("/", guards=[requires(Permission.VIEW_AGENTS)], summary="List agents working for the tenant")
+    async def list_agents(
+        self, session: AsyncSession, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    ) -> Page[schemas.TenantAgentOut]:
+        return await service.list_tenant_agents(session, cursor=cursor, limit=limit)
+
+    @get(
+        "/{assignment_id:uuid}",
+        guards=[requires(Permission.VIEW_AGENTS)],
+        summary="Get an agent working for the tenant",
+    )
+    async def get_agent(self, session: AsyncSession, assignment_id: uuid.UUID) -> schemas.TenantAgentOut:
+        return await service.get_tenant_agent(session, assignment_id)
+
+
+class AuditLogController(Controller):
+    path = f"{API_PREFIX}/audit-log"
+    tags = ["audit"]
+    dependencies = {"session": Provide(provide_db_session)}
+
+    @get("/", guards=[requires(Permission.VIEW_AUDIT_LOG)], summary="The acting tenant's audit log")
+    async def list_entries(
+        self, session: AsyncSession, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE, action: str | None = None
+    ) -> Page[schemas.AuditEntryOut]:
+        return await service.list_tenant_audit(session, cursor=cursor, limit=limit, action=action)
+
+
+class OperatorController(Controller):
+    """The operator's own resources: staff, the shared agent pool, the audit log across tenants."""
+
+    path = f"{API_PREFIX}/operator"
+    tags = ["operator"]
+    dependencies = {"session": Provide(provide_db_session)}
+
+    @get("/staff", guards=[requires(Permission.MANAGE_OPERATOR_STAFF)], summary="List operator staff")
+    async def list_staff(
+        self, session: AsyncSession, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    ) -> Page[schemas.StaffOut]:
+        return await service.list_staff(session, cursor=cursor, limit=limit)
+
+    @post("/staff", guards=[requires(Permission.MANAGE_OPERATOR_STAFF)], summary="Add operator staff")
+    async def create_staff(self, session: AsyncSession, data: schemas.StaffCreate) -> schemas.StaffOut:
+        return await service.create_staff(session, data)
+
+    @get(
+        "/agents",
+        guards=[requires(Permission.MANAGE_AGENTS)],
+        summary="The shared agent pool (audited cross-tenant read)",
+    )
+    async def list_agents(self, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE) -> Page[schemas.AgentOut]:
+        return await service.list_agents(cursor=cursor, limit=limit)
+
+    @post("/agents", guards=[requires(Permission.MANAGE_AGENTS)], summary="Add an agent to the pool")
+    async def create_agent(self, session: AsyncSession, data: schemas.AgentCreate) -> schemas.AgentOut:
+        return await service.create_agent(session, data)
+
+    @put(
+        "/agents/{agent_id:uuid}/assignments",
+        guards=[requires(Permission.MANAGE_AGENTS)],
+        summary="Assign an agent to a tenant",
+    )
+    async def assign(
+        self, session: AsyncSession, agent_id: uuid.UUID, data: schemas.AgentAssign
+    ) -> schemas.AssignmentOut:
+        return await service.assign_agent(session, agent_id, data)
+
+    @delete(
+        "/agents/{agent_id:uuid}/assignments/{tenant_id:uuid}",
+        guards=[requires(Permission.MANAGE_AGENTS)],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Take an agent off a tenant",
+    )
+    async def unassign(self, session: AsyncSession, agent_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
+        await service.unassign_agent(session, agent_id, tenant_id)
+
+    @get("/audit-log", guards=[requires(Permission.READ_CROSS_TENANT)], summary="Audit log across tenants (audited)")
+    async def audit_log(
+        self,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_PAGE_SIZE,
+        action: str | None = None,
+        tenant_id: uuid.UUID | None = None,
+    ) -> Page[schemas.AuditEntryOut]:
+        return await service.list_all_audit(cursor=cursor, limit=limit, action=action, tenant_id=tenant_id)
+
+
+class SessionController(Controller):
+    """Password sign-in for browsers and scripts that hold a cookie (the web UI uses the same service)."""
+
+    path = f"{API_PREFIX}/auth/session"
+    tags = ["identity"]
+
+    @post("/", summary="Sign in with email and password", status_code=200)
+    async def sign_in(self, request: Request[Any, Any, Any], data: schemas.Credentials) -> schemas.SessionOut:
+        try:
+            user, memberships = await sessions.sign_in(data.email, data.password, sessions.address_of(request))
+        except sessions.InvalidCredentials:
+            raise NotAuthorizedException("wrong email or password") from None
+        tenant_id = memberships[0][0] if len(memberships) == 1 and not user.platform_role else None
+        sessions.start_session(request, user.id, tenant_id)
+        return schemas.SessionOut(
+            user_id=user.id,
+            acting_tenant_id=tenant_id,
+            csrf_token=request.session[SESSION_CSRF],
+            tenants=[schemas.MembershipOut(tenant_id=t, role=r) for t, r in memberships],
+        )
+
+    @delete("/", summary="Sign out", status_code=HTTP_204_NO_CONTENT)
+    async def sign_out(self, request: Request[Any, Any, Any]) -> None:
+        sessions.end_session(request)
+
+
+route_handlers = [
+    SessionController,
+    MeController,
+    TenantController,
+    TenantUserController,
+    TenantAgentController,
+    AuditLogController,
+    OperatorController,
+]

@@ -1,0 +1,73 @@
+"""Who may do what: one table from permission to roles, read by the guards and by the UI's navigation."""
+
+from __future__ import annotations
+
+import enum
+
+from app.core.tenancy import Principal, Role
+
+
+class Permission(enum.StrEnum):
+    MANAGE_TENANTS = "manage_tenants"
+    VIEW_TENANTS = "view_tenants"
+    MANAGE_OPERATOR_STAFF = "manage_operator_staff"
+    MANAGE_AGENTS = "manage_agents"
+    READ_CROSS_TENANT = "read_cross_tenant"
+    # Within the acting tenant:
+    MANAGE_TENANT_SETTINGS = "manage_tenant_settings"
+    MANAGE_USERS = "manage_users"
+    VIEW_USERS = "view_users"
+    VIEW_AGENTS = "view_agents"
+    MANAGE_API_CLIENTS = "manage_api_clients"
+    MANAGE_SSO = "manage_sso"
+    VIEW_AUDIT_LOG = "view_audit_log"
+    WORK_CONTACTS = "work_contacts"
+
+
+_OPERATOR = {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}
+
+GRANTS: dict[Permission, frozenset[Role]] = {
+    Permission.MANAGE_TENANTS: frozenset({Role.OPERATOR_ADMIN}),
+    Permission.VIEW_TENANTS: frozenset(_OPERATOR),
+    Permission.MANAGE_OPERATOR_STAFF: frozenset({Role.OPERATOR_ADMIN}),
+    Permission.MANAGE_AGENTS: frozenset(_OPERATOR),
+    Permission.READ_CROSS_TENANT: frozenset(_OPERATOR),
+    Permission.MANAGE_TENANT_SETTINGS: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
+    Permission.MANAGE_USERS: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
+    Permission.VIEW_USERS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.VIEW_AGENTS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.MANAGE_API_CLIENTS: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
+    Permission.MANAGE_SSO: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
+    Permission.VIEW_AUDIT_LOG: frozenset({*_OPERATOR, Role.TENANT_ADMIN}),
+    Permission.WORK_CONTACTS: frozenset({Role.AGENT}),
+}
+
+# Permissions that act on the acting tenant's data: they need a tenant in context.
+TENANT_PERMISSIONS = frozenset(
+    {
+        Permission.MANAGE_TENANT_SETTINGS,
+        Permission.MANAGE_USERS,
+        Permission.VIEW_USERS,
+        Permission.VIEW_AGENTS,
+        Permission.MANAGE_API_CLIENTS,
+        Permission.MANAGE_SSO,
+        Permission.VIEW_AUDIT_LOG,
+    }
+)
+
+
+# What an API client (a tenant's program) needs among its token's scopes to use the same operation.
+SCOPES: dict[Permission, str] = {
+    Permission.VIEW_AGENTS: "agents:read",
+    Permission.VIEW_AUDIT_LOG: "audit:read",
+}
+KNOWN_SCOPES = frozenset(SCOPES.values())
+
+
+def allowed(principal: Principal | None, permission: Permission) -> bool:
+    if principal is None:
+        return False
+    if principal.kind == "api_client":
+        scope = SCOPES.get(permission)
+        return scope is not None and scope in principal.scopes
+    return principal.kind == "user" and bool(principal.roles & GRANTS[permission])
