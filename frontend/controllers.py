@@ -1,7 +1,41 @@
-"""Page controllers of the web UI."""
+"""Page controllers of the web UI, mounted under one router that gives every page the same frame."""
 
 from __future__ import annotations
 
 from typing import Any
 
-route_handlers: list[Any] = []
+from litestar import Router
+from litestar.di import Provide
+
+from app.core.http import provide_db_session
+from frontend.layout import layout_middleware
+from frontend.pages.account import AccountController
+from frontend.pages.api_clients import ApiClientPages
+from frontend.pages.audit import operator_audit, tenant_audit
+from frontend.pages.people import AgentPoolPages, StaffPages, UserPages, tenant_agents
+from frontend.pages.sso import SsoPages
+from frontend.pages.tenants import SettingsPage, TenantPages
+from frontend.web import people_only
+
+pages = Router(
+    path="/",
+    route_handlers=[
+        AccountController,
+        TenantPages,
+        SettingsPage,
+        UserPages,
+        StaffPages,
+        AgentPoolPages,
+        tenant_agents,
+        tenant_audit,
+        operator_audit,
+        ApiClientPages,
+        SsoPages,
+    ],
+    dependencies={"session": Provide(provide_db_session)},
+    middleware=[layout_middleware],
+    guards=[people_only],
+    include_in_schema=False,
+)
+
+route_handlers: list[Any] = [pages]

@@ -1,0 +1,157 @@
+"""What the frame around every page shows: who is signed in, for which tenant, and the navigation.
+
+The navigation is read from the permission table, so each role sees exactly the pages it may use. The
+frame is worked out once per page request by ``layout_middleware`` (before the handler runs), so error
+pages raised anywhere in the handler still show the same top bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.core.db import get_database
+from app.core.errors import NotFoundError
+from app.core.tenancy import Principal, Role
+from tenants import schemas, service
+from tenants.auth import SESSION_SSO_TENANT, session_data
+from tenants.permissions import Permission, allowed
+
+ROLE_LABELS: dict[str, str] = {
+    Role.OPERATOR_ADMIN: "Operator admin",
+    Role.OPS_MANAGER: "Ops manager",
+    Role.TENANT_ADMIN: "Tenant admin",
+    Role.SUPERVISOR: "Supervisor",
+    Role.REPORT_VIEWER: "Report viewer",
+    Role.AGENT: "Agent",
+}
+
+TENANT_ROLE_CHOICES = tuple(
+    (role.value, ROLE_LABELS[role]) for role in (Role.TENANT_ADMIN, Role.SUPERVISOR, Role.REPORT_VIEWER)
+)
+OPERATOR_ROLE_CHOICES = tuple((role.value, ROLE_LABELS[role]) for role in (Role.OPERATOR_ADMIN, Role.OPS_MANAGER))
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    href: str
+    permission: Permission
+    description: str
+
+
+# The operator's own pages, and the pages of the acting tenant (for its people, or an operator acting for it).
+OPERATOR_NAV = (
+    NavItem(
+        "Tenants", "/tenants", Permission.VIEW_TENANTS, "Onboard client programs, change settings, suspend or delete."
+    ),
+    NavItem("Agents", "/operator/agents", Permission.MANAGE_AGENTS, "The shared agent pool and each agent's tenants."),
+    NavItem("Operator staff", "/operator/staff", Permission.MANAGE_OPERATOR_STAFF, "Operator admins and ops managers."),
+    NavItem(
+        "Audit log", "/operator/audit", Permission.READ_CROSS_TENANT, "Every tenant's audit trail (reads are audited)."
+    ),
+)
+TENANT_NAV = (
+    NavItem("Users", "/users", Permission.VIEW_USERS, "Admins, supervisors and report viewers of the tenant."),
+    NavItem("Agents", "/agents", Permission.VIEW_AGENTS, "The agents working for the tenant, by alias."),
+    NavItem(
+        "API clients", "/api-clients", Permission.MANAGE_API_CLIENTS, "Programs that call the tenant API (OAuth2)."
+    ),
+    NavItem("SSO", "/sso", Permission.MANAGE_SSO, "Sign-in through the tenant's identity provider (OIDC)."),
+    NavItem("Settings", "/settings", Permission.MANAGE_TENANT_SETTINGS, "Name, time zone, locale, hours and holidays."),
+    NavItem("Audit log", "/audit", Permission.VIEW_AUDIT_LOG, "Who changed what in the tenant, and when."),
+)
+TENANT_PAGES = frozenset(item.href for item in TENANT_NAV)
+
+
+def nav_for(principal: Principal | None) -> tuple[tuple[NavItem, ...], tuple[NavItem, ...]]:
+    """(operator pages, acting-tenant pages) the principal may open."""
+    operator = tuple(item for item in OPERATOR_NAV if allowed(principal, item.permission))
+    if principal is None or principal.tenant_id is None:
+        return operator, ()
+    return operator, tuple(item for item in TENANT_NAV if allowed(principal, item.permission))
+
+
+def role_label(principal: Principal | None) -> str:
+    if principal is None:
+        return ""
+    return ", ".join(ROLE_LABELS.get(role, role) for role in sorted(principal.roles)) or "No role here"
+
+
+@dataclass(frozen=True)
+class Layout:
+    principal: Principal | None = None
+    # The acting tenant, shown in the top bar on every page.
+    tenant: schemas.TenantOut | None = None
+    # Operators: every tenant they can switch to.
+    switcher: list[schemas.TenantOut] = field(default_factory=list)
+    # Tenant people with several memberships may change tenant.
+    memberships: int = 0
+    operator_nav: tuple[NavItem, ...] = ()
+    tenant_nav: tuple[NavItem, ...] = ()
+
+    @property
+    def role(self) -> str:
+        return role_label(self.principal)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.principal is not None and self.principal.is_operator
+
+    @property
+    def is_agent(self) -> bool:
+        return self.principal is not None and Role.AGENT in self.principal.roles
+
+
+LAYOUT_STATE = "tenline_layout"
+
+
+async def build_layout(principal: Principal | None, *, sso_bound: bool = False) -> Layout:
+    """The frame for ``principal``; ``sso_bound``: signed in through a tenant's SSO, so no tenant change."""
+    if principal is None or principal.kind != "user":
+        return Layout()  # anonymous, or a program (pages refuse programs): no frame of a person
+    operator_nav, tenant_nav = nav_for(principal)
+    tenant = None
+    switcher: list[schemas.TenantOut] = []
+    memberships = 0
+    async with get_database().session() as session:
+        if principal.tenant_id is not None:
+            try:
+                tenant = service.tenant_out(await service.get_tenant(session, principal.tenant_id, principal))
+            except NotFoundError:
+                tenant = None
+        if principal.is_operator:
+            switcher = await service.tenant_choices(session)
+        elif Role.AGENT not in principal.roles and principal.subject_id is not None and not sso_bound:
+            memberships = len(await service.memberships_of(session, principal.subject_id))
+    return Layout(
+        principal=principal,
+        tenant=tenant,
+        switcher=switcher,
+        memberships=memberships,
+        operator_nav=operator_nav,
+        tenant_nav=tenant_nav,
+    )
+
+
+def layout_middleware(app: ASGIApp) -> ASGIApp:
+    """Works out the frame of the page for the signed-in principal before the page handler runs."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            state: dict[str, Any] = scope.setdefault("state", {})
+            sso_bound = bool(session_data(scope).get(SESSION_SSO_TENANT))
+            state[LAYOUT_STATE] = await build_layout(scope.get("user"), sso_bound=sso_bound)
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def layout_of(scope: Scope) -> Layout:
+    state = scope.get("state") or {}
+    layout = state.get(LAYOUT_STATE)
+    # Outside the pages' router (a path no route matched) nobody is known: the anonymous frame.
+    return layout if isinstance(layout, Layout) else Layout()

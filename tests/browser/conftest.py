@@ -1,0 +1,61 @@
+"""Browser tests: Playwright drives Debian's Chromium against the live server (never a downloaded browser).
+
+`make test` installs Debian's ``chromium`` package when it is missing (target ``browser-deps``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.conftest import ROOT, LiveServer
+from tests.factories import PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed: run `make browser-deps` (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, live_server: LiveServer) -> AsyncIterator[Page]:
+    """A fresh browser context (own cookies) on the live server."""
+    context = await browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 960})
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    yield page
+    await context.close()
+
+
+async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Signs in through the login form and waits until the browser has left it."""
+    await page.goto("/login")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(lambda url: "/login" not in url)
+
+
+async def nav_links(page: Page) -> list[str]:
+    return [text.strip() for text in await page.locator('nav[aria-label="Main"] a').all_inner_texts()]
