@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -33,6 +34,8 @@ SESSION_COOKIE = "tenline_session"
 SESSION_USER = "user_id"
 SESSION_TENANT = "acting_tenant_id"
 SESSION_CSRF = "csrf"
+# Set when the person signed in through a tenant's identity provider: the session stays in that tenant.
+SESSION_SSO_TENANT = "sso_tenant_id"
 ACTING_TENANT_HEADER = "tenline-tenant"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FORM_FIELD = "_csrf"
@@ -86,7 +89,7 @@ async def principal_for_user(
                 ):
                     return None
                 membership = (
-                    await session.exec(select(TenantMembership).where(TenantMembership.user_id == user_id))  # type: ignore[call-overload]
+                    await session.exec(select(TenantMembership).where(TenantMembership.user_id == user_id))
                 ).first()
                 if membership is not None:
                     roles.add(Role(membership.role))
@@ -104,6 +107,12 @@ async def principal_for_user(
             )
 
 
+def session_data(scope: Scope) -> dict[str, Any]:
+    """The server-side session of the request as a dict (empty when there is none)."""
+    session = scope.get("session")
+    return session if isinstance(session, dict) else {}
+
+
 def _parse_uuid(value: Any) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value)) if value else None
@@ -115,7 +124,7 @@ def authentication_middleware(app: ASGIApp) -> ASGIApp:
     """Resolves the caller into a Principal (or none) and sets the tenant context for the request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         principal = await _authenticate(scope)
@@ -137,11 +146,14 @@ async def _authenticate(scope: Scope) -> Principal | None:
         from tenants.oauth2 import principal_from_access_token
 
         return await principal_from_access_token(authorization[7:].strip(), ip=client_ip(scope))
-    session = scope.get("session") or {}
+    session = session_data(scope)
     user_id = _parse_uuid(session.get(SESSION_USER))
     if user_id is None:
         return None
     acting = _parse_uuid(session.get(SESSION_TENANT))
+    sso_tenant = _parse_uuid(session.get(SESSION_SSO_TENANT))
+    if sso_tenant is not None and acting != sso_tenant:
+        return None
     requested = headers.get(ACTING_TENANT_HEADER.encode())
     principal = await principal_for_user(user_id, acting, client_ip(scope))
     if principal is not None and requested and principal.is_operator:
@@ -160,15 +172,15 @@ def csrf_token(request: Request[Any, Any, Any]) -> str:
     token = request.session.get(SESSION_CSRF) if request.scope.get("session") is not None else None
     if not token:
         token = secrets.token_urlsafe(32)
-        request.set_session({**(request.scope.get("session") or {}), SESSION_CSRF: token})
+        request.set_session({**session_data(request.scope), SESSION_CSRF: token})
     return str(token)
 
 
 async def check_csrf(request: Request[Any, Any, Any]) -> None:
     """Before every unsafe request: a browser's session cookie must come with the session's token.
 
-    Bearer-token calls carry no ambient authority and skip the check. A request with no session
-    cookie may only send JSON (a cross-site form cannot, without a CORS preflight we never grant).
+    Bearer-token calls carry no ambient authority and skip the check. A request with no signed-in
+    session may only send JSON (a cross-site form cannot, without a CORS preflight we never grant).
     """
     if request.method in SAFE_METHODS or request.scope.get("auth") == "bearer":
         return
@@ -176,9 +188,10 @@ async def check_csrf(request: Request[Any, Any, Any]) -> None:
         return
     media_type = request.content_type[0]
     is_form = media_type in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
-    if SESSION_COOKIE not in request.cookies and not is_form:
+    session = session_data(request.scope)
+    if not session.get(SESSION_USER) and not is_form:
         return
-    expected = (request.scope.get("session") or {}).get(SESSION_CSRF)
+    expected = session.get(SESSION_CSRF)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and is_form:
         form = await request.form()

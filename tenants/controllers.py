@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException
-from litestar.params import Parameter
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.params import HeaderParameter
 from litestar.response import Response
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import InvalidInputError
@@ -19,9 +20,11 @@ from app.core.pagination import Page
 from app.core.tenancy import Principal
 from tenants import schemas, service, sessions
 from tenants.auth import SESSION_CSRF, authenticated, requires
-from tenants.permissions import Permission
+from tenants.permissions import Permission, allowed
 
-IfMatch = Annotated[str | None, Parameter(header="If-Match", description="the tenant's version, as its ETag gives it")]
+IfMatch = Annotated[
+    str | None, HeaderParameter(name="If-Match", description="the tenant's version, as its ETag gives it")
+]
 
 
 def _etag(version: int) -> str:
@@ -87,8 +90,8 @@ class TenantController(Controller):
         if_match: IfMatch = None,
     ) -> Response[schemas.TenantOut]:
         tenant = await service.get_tenant(session, tenant_id, request.user)
-        requires_settings = requires(Permission.MANAGE_TENANT_SETTINGS)
-        requires_settings(request, request.route_handler)
+        if not allowed(request.user, Permission.MANAGE_TENANT_SETTINGS):
+            raise PermissionDeniedException("requires the manage_tenant_settings permission")
         tenant = await service.update_tenant(session, tenant, data, if_match=_if_match(if_match))
         return Response(service.tenant_out(tenant), headers={"ETag": _etag(tenant.version)})
 
@@ -285,6 +288,83 @@ class SessionController(Controller):
         sessions.end_session(request)
 
 
+class ApiClientController(Controller):
+    """The acting tenant's OAuth2 clients (its CRM and other programs). Secrets are shown once."""
+
+    path = f"{API_PREFIX}/api-clients"
+    tags = ["api clients"]
+    dependencies = {"session": Provide(provide_db_session)}
+    guards = [requires(Permission.MANAGE_API_CLIENTS)]
+
+    @staticmethod
+    def _with_secret(
+        client: schemas.ApiClientOut, secret: str, status_code: int
+    ) -> Response[schemas.ApiClientWithSecret]:
+        body = schemas.ApiClientWithSecret(**msgspec.structs.asdict(client), client_secret=secret)
+        return Response(body, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+    @get("/", summary="List the tenant's API clients")
+    async def list_api_clients(
+        self, session: AsyncSession, cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE
+    ) -> Page[schemas.ApiClientOut]:
+        return await service.list_api_clients(session, cursor=cursor, limit=limit)
+
+    @post("/", summary="Create an API client; the answer holds its secret, shown this once")
+    async def create_api_client(
+        self, session: AsyncSession, data: schemas.ApiClientCreate
+    ) -> Response[schemas.ApiClientWithSecret]:
+        client, secret = await service.create_api_client(session, data)
+        return self._with_secret(client, secret, HTTP_201_CREATED)
+
+    @get("/{api_client_id:uuid}", summary="Get an API client")
+    async def get_api_client(self, session: AsyncSession, api_client_id: uuid.UUID) -> schemas.ApiClientOut:
+        return await service.get_api_client(session, api_client_id)
+
+    @post(
+        "/{api_client_id:uuid}/rotate-secret",
+        status_code=200,
+        summary="Give an API client a new secret; the old one works for overlap_seconds more",
+    )
+    async def rotate_secret(
+        self, session: AsyncSession, api_client_id: uuid.UUID, data: schemas.RotateSecret | None = None
+    ) -> Response[schemas.ApiClientWithSecret]:
+        overlap = data.overlap_seconds if data is not None else 0
+        client, secret = await service.rotate_api_client_secret(session, api_client_id, overlap_seconds=overlap)
+        return self._with_secret(client, secret, HTTP_200_OK)
+
+    @post(
+        "/{api_client_id:uuid}/revoke",
+        status_code=200,
+        summary="Revoke an API client: no new tokens, and its issued tokens stop working at once",
+    )
+    async def revoke(self, session: AsyncSession, api_client_id: uuid.UUID) -> schemas.ApiClientOut:
+        return await service.revoke_api_client(session, api_client_id)
+
+
+class SsoConnectionController(Controller):
+    """The acting tenant's OIDC single sign-on connection (one per tenant)."""
+
+    path = f"{API_PREFIX}/sso"
+    tags = ["sso"]
+    guards = [requires(Permission.MANAGE_SSO)]
+    dependencies = {"session": Provide(provide_db_session)}
+
+    @get("/", summary="The tenant's SSO connection (the client secret is never returned)")
+    async def get_connection(self, session: AsyncSession) -> schemas.SsoConnectionOut:
+        return await service.get_sso_connection(session)
+
+    @put("/", summary="Create or replace the SSO connection (the issuer's discovery document is checked)")
+    async def put_connection(
+        self, session: AsyncSession, data: schemas.SsoConnectionIn
+    ) -> Response[schemas.SsoConnectionOut]:
+        connection, created = await service.put_sso_connection(session, data)
+        return Response(connection, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @delete("/", status_code=HTTP_204_NO_CONTENT, summary="Remove the SSO connection")
+    async def delete_connection(self, session: AsyncSession) -> None:
+        await service.delete_sso_connection(session)
+
+
 route_handlers = [
     SessionController,
     MeController,
@@ -293,4 +373,6 @@ route_handlers = [
     TenantAgentController,
     AuditLogController,
     OperatorController,
+    ApiClientController,
+    SsoConnectionController,
 ]

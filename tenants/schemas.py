@@ -175,3 +175,118 @@ class SessionOut(Output):
     acting_tenant_id: uuid.UUID | None
     csrf_token: str
     tenants: list[MembershipOut]
+
+
+# --- API clients ---------------------------------------------------------------------------------
+
+ScopeName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z][a-z_]*:[a-z][a-z_]*$",
+        max_length=64,
+        description="an API scope, e.g. agents:read (the service lists the known ones when one is not)",
+    ),
+]
+
+
+class ApiClientCreate(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    scopes: Annotated[list[ScopeName], msgspec.Meta(min_length=1, max_length=50)]
+
+
+class ApiClientOut(Output):
+    """An API client as its admins see it: never its secret, nor a digest of it."""
+
+    id: uuid.UUID
+    name: str
+    client_id: str
+    scopes: list[str]
+    status: str
+    created_at: dt.datetime
+    rotated_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    # After a rotation with overlap, the previous secret keeps working until this time.
+    previous_secret_expires_at: dt.datetime | None
+
+
+class ApiClientWithSecret(ApiClientOut):
+    """Answer to create and rotate: the only time the secret is shown. Store it now."""
+
+    client_secret: str
+
+
+class RotateSecret(Input):
+    overlap_seconds: Annotated[
+        int,
+        msgspec.Meta(ge=0, le=86400, description="how long the previous secret keeps working (0: stops at once)"),
+    ] = 0
+
+
+class AccessTokenOut(Output):
+    """RFC 6749 section 5.1 token response."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    scope: str
+
+
+class OAuthErrorOut(Output):
+    """RFC 6749 section 5.2 error response (the OAuth endpoints answer in this format, not problem details)."""
+
+    error: str
+    error_description: str | None = None
+
+
+# --- SSO ---
+
+EmailDomain = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,62}$",
+        description="a domain such as example.com (exact match; subdomains are separate entries)",
+    ),
+]
+
+
+class SsoConnectionIn(Input):
+    """Create or replace the tenant's OIDC connection."""
+
+    issuer: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=500,
+            description="the provider's issuer URL (https); its /.well-known/openid-configuration is read on save",
+        ),
+    ]
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    client_secret: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1, max_length=500, description="write-only; omit on update to keep the current one"
+            ),
+        ]
+        | None
+    ) = None
+    allowed_email_domains: Annotated[
+        list[EmailDomain],
+        msgspec.Meta(max_length=100, description="when not empty, only people with an email in these domains"),
+    ] = msgspec.field(default_factory=list)
+    provision_role: TenantRoleName | None = None
+    enabled: bool = True
+
+
+class SsoConnectionOut(Output):
+    id: uuid.UUID
+    issuer: str
+    client_id: str
+    allowed_email_domains: list[str]
+    provision_role: str | None
+    enabled: bool
+    created_at: dt.datetime
+    # Register redirect_uri with the provider; login_url starts sign-in for the tenant's people.
+    redirect_uri: str
+    login_url: str

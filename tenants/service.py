@@ -8,17 +8,19 @@ and then reads under a read-only role whose policies see every tenant.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import uuid
 import zoneinfo
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 import structlog
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core import crypto
 from app.core.clock import utcnow
 from app.core.db import CROSS_TENANT_READER_ROLE, get_database, system_session
 from app.core.errors import (
@@ -27,6 +29,7 @@ from app.core.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
+from app.core.models import TenantScoped
 from app.core.outbox import emit
 from app.core.pagination import Page, page_of, paginate
 from app.core.tenancy import (
@@ -36,18 +39,22 @@ from app.core.tenancy import (
     current_principal,
     require_tenant_id,
 )
-from tenants import schemas
+from tenants import credentials, oidc, schemas
 from tenants.auth import hash_password
 from tenants.models import (
     Agent,
     AgentAssignment,
+    ApiClient,
+    ApiClientStatus,
     AuditEntry,
     Operator,
+    SsoConnection,
     Tenant,
     TenantMembership,
     TenantStatus,
     User,
 )
+from tenants.permissions import KNOWN_SCOPES
 
 TENANT_ERASURE_TOPIC = "tenant.erasure_requested"
 
@@ -113,7 +120,7 @@ def _check_timezone(value: str) -> None:
         raise InvalidInputError.for_field("timezone", f"unknown IANA time zone {value!r}") from None
 
 
-def _check_business_hours(hours: dict[str, list[tuple[str, str]]]) -> None:
+def _check_business_hours(hours: Mapping[schemas.Weekday, list[tuple[str, str]]]) -> None:
     for day, ranges in hours.items():
         for start, end in ranges:
             if start >= end:
@@ -614,3 +621,424 @@ async def list_all_audit(
         rows = (await session.exec(paginate(statement, col(AuditEntry.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda e: e.id)
     return Page(items=[_audit_out(e) for e in items], next_cursor=next_cursor)
+
+
+# --- names for pickers (web UI) ------------------------------------------------------------------
+
+
+async def tenant_choices(session: AsyncSession) -> list[schemas.TenantOut]:
+    """Every tenant an operator can act for (none being deleted), by name: the tenant switcher's list."""
+    statement = (
+        select(Tenant)
+        .where(col(Tenant.status).in_([TenantStatus.ACTIVE, TenantStatus.SUSPENDED]))
+        .order_by(col(Tenant.name), col(Tenant.slug))
+    )
+    return [tenant_out(t) for t in (await session.exec(statement)).all()]
+
+
+async def tenant_names(session: AsyncSession, tenant_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Display names of the given tenants (operator-level data, no tenant rows read)."""
+    if not tenant_ids:
+        return {}
+    rows = (await session.exec(select(Tenant.id, Tenant.name).where(col(Tenant.id).in_(set(tenant_ids))))).all()
+    return {tenant_id: name for tenant_id, name in rows}
+
+
+async def assignments_of(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """The signed-in agent's own assignments (tenant id, alias) in every tenant, by the "own assignments" policy."""
+    assignments = AgentAssignment.__table__  # type: ignore[attr-defined]
+    agents = Agent.__table__  # type: ignore[attr-defined]
+    # Core query on purpose (like memberships_of): the ORM would add the acting tenant's filter.
+    result = await session.execute(
+        sa.select(assignments.c.tenant_id, assignments.c.alias)
+        .join(agents, agents.c.id == assignments.c.agent_id)
+        .where(agents.c.user_id == user_id)
+        .order_by(assignments.c.alias)
+    )
+    return [(row.tenant_id, row.alias) for row in result]
+
+
+# --- API clients ---------------------------------------------------------------------------------
+
+# last_used_at is a hint for admins, not a log: written at most this often per client.
+API_CLIENT_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def api_client_out(client: ApiClient) -> schemas.ApiClientOut:
+    return schemas.ApiClientOut(
+        id=client.id,
+        name=client.name,
+        client_id=client.client_id,
+        scopes=list(client.scopes),
+        status=client.status,
+        created_at=client.created_at,
+        rotated_at=client.rotated_at,
+        revoked_at=client.revoked_at,
+        last_used_at=client.last_used_at,
+        previous_secret_expires_at=client.previous_secret_expires_at,
+    )
+
+
+def _check_scopes(scopes: Sequence[str]) -> list[str]:
+    unknown = sorted(set(scopes) - KNOWN_SCOPES)
+    if unknown:
+        raise InvalidInputError.for_field(
+            "scopes", f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_SCOPES))}"
+        )
+    return sorted(set(scopes))
+
+
+async def create_api_client(session: AsyncSession, data: schemas.ApiClientCreate) -> tuple[schemas.ApiClientOut, str]:
+    """A new client for the acting tenant; returns it with its secret, which is never shown again."""
+    tenant_id = require_tenant_id()
+    scopes = _check_scopes(data.scopes)
+    if (await session.exec(select(ApiClient).where(ApiClient.name == data.name))).first():
+        raise ConflictError(f"an API client named {data.name!r} exists")
+    secret = credentials.new_client_secret()
+    client = ApiClient(
+        name=data.name,
+        client_id=credentials.new_client_id(tenant_id),
+        secret_hash=credentials.hash_secret(secret),
+        scopes=scopes,
+    )
+    session.add(client)
+    await session.flush()
+    await audit(
+        session,
+        "api_client.created",
+        object_type="api_client",
+        object_id=client.id,
+        detail={"name": client.name, "client_id": client.client_id, "scopes": scopes},
+    )
+    return api_client_out(client), secret
+
+
+async def list_api_clients(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.ApiClientOut]:
+    rows = (await session.exec(paginate(select(ApiClient), col(ApiClient.id), cursor, limit))).all()
+    items, next_cursor = page_of(rows, limit, lambda c: c.id)
+    return Page(items=[api_client_out(c) for c in items], next_cursor=next_cursor)
+
+
+async def _api_client(session: AsyncSession, api_client_id: uuid.UUID) -> ApiClient:
+    client = (await session.exec(select(ApiClient).where(ApiClient.id == api_client_id))).first()
+    if client is None:
+        raise NotFoundError("no such API client")
+    return client
+
+
+async def get_api_client(session: AsyncSession, api_client_id: uuid.UUID) -> schemas.ApiClientOut:
+    return api_client_out(await _api_client(session, api_client_id))
+
+
+async def rotate_api_client_secret(
+    session: AsyncSession, api_client_id: uuid.UUID, *, overlap_seconds: int
+) -> tuple[schemas.ApiClientOut, str]:
+    """A new secret; the current one keeps working for ``overlap_seconds`` (0: stops at once)."""
+    client = await _api_client(session, api_client_id)
+    if client.status != ApiClientStatus.ACTIVE:
+        raise ConflictError("a revoked API client cannot get a new secret; create a new client")
+    now = utcnow()
+    secret = credentials.new_client_secret()
+    if overlap_seconds > 0:
+        client.previous_secret_hash = client.secret_hash
+        client.previous_secret_expires_at = now + dt.timedelta(seconds=overlap_seconds)
+    else:
+        client.previous_secret_hash = None
+        client.previous_secret_expires_at = None
+    client.secret_hash = credentials.hash_secret(secret)
+    client.rotated_at = now
+    await audit(
+        session,
+        "api_client.secret_rotated",
+        object_type="api_client",
+        object_id=client.id,
+        detail={"overlap_seconds": overlap_seconds},
+    )
+    return api_client_out(client), secret
+
+
+async def revoke_api_client(session: AsyncSession, api_client_id: uuid.UUID) -> schemas.ApiClientOut:
+    """Stops the client for good: no new tokens, and its issued tokens fail from the next request."""
+    client = await _api_client(session, api_client_id)
+    if client.status == ApiClientStatus.REVOKED:
+        return api_client_out(client)
+    client.status = ApiClientStatus.REVOKED
+    client.revoked_at = utcnow()
+    client.previous_secret_hash = None
+    client.previous_secret_expires_at = None
+    await audit(session, "api_client.revoked", object_type="api_client", object_id=client.id)
+    return api_client_out(client)
+
+
+async def api_client_for_authentication(session: AsyncSession, client_id: str) -> ApiClient | None:
+    """The active client with this client id, if its tenant is active too; in that tenant's context."""
+    statement = (
+        select(ApiClient)
+        .join(Tenant, col(Tenant.id) == col(ApiClient.tenant_id))
+        .where(
+            ApiClient.client_id == client_id,
+            ApiClient.status == ApiClientStatus.ACTIVE,
+            Tenant.status == TenantStatus.ACTIVE,
+        )
+    )
+    return (await session.exec(statement)).first()
+
+
+def note_api_client_use(client: ApiClient) -> None:
+    """Records a use on the caller's transaction, unless one was recorded within the last minute."""
+    now = utcnow()
+    if client.last_used_at is None or now - client.last_used_at >= API_CLIENT_USE_RESOLUTION:
+        client.last_used_at = now
+
+
+async def record_access_token_revoked(session: AsyncSession, client: ApiClient, jti: str) -> None:
+    """Audit of an RFC 7009 revocation (the token itself is refused through the revocation list)."""
+    await audit(
+        session,
+        "api_client.token_revoked",
+        object_type="api_client",
+        object_id=client.id,
+        detail={"jti": jti},
+    )
+
+
+# --- SSO ---
+
+
+def _sso_secret_purpose(tenant_id: uuid.UUID) -> str:
+    # Bound to the tenant: a ciphertext copied into another tenant's row does not decrypt there.
+    return f"sso-client-secret:{tenant_id}"
+
+
+def sso_client_secret(connection: SsoConnection) -> str:
+    """The connection's client secret in clear, for the token request (raises crypto.DecryptionError)."""
+    assert connection.tenant_id is not None
+    return crypto.decrypt(connection.client_secret_encrypted, purpose=_sso_secret_purpose(connection.tenant_id))
+
+
+async def _sso_connection(session: AsyncSession) -> SsoConnection | None:
+    return (await session.exec(select(SsoConnection))).first()
+
+
+async def _sso_out(session: AsyncSession, connection: SsoConnection) -> schemas.SsoConnectionOut:
+    tenant = await session.get(Tenant, connection.tenant_id)
+    assert tenant is not None
+    return schemas.SsoConnectionOut(
+        id=connection.id,
+        issuer=connection.issuer,
+        client_id=connection.client_id,
+        allowed_email_domains=list(connection.allowed_email_domains),
+        provision_role=connection.provision_role,
+        enabled=connection.enabled,
+        created_at=connection.created_at,
+        redirect_uri=oidc.callback_url(),
+        login_url=oidc.start_url(tenant.slug),
+    )
+
+
+async def get_sso_connection(session: AsyncSession) -> schemas.SsoConnectionOut:
+    """The acting tenant's connection (404 when it has none)."""
+    connection = await _sso_connection(session)
+    if connection is None:
+        raise NotFoundError("this tenant has no SSO connection")
+    return await _sso_out(session, connection)
+
+
+async def _checked_issuer(issuer: str) -> str:
+    """The issuer, once its discovery document has been read and found usable (fresh, not cached)."""
+    problem = oidc.provider_url_problem(issuer)
+    if problem:
+        raise InvalidInputError.for_field("issuer", problem)
+    try:
+        await oidc.discover(issuer, refresh=True)
+    except oidc.ProviderError as exc:
+        raise InvalidInputError.for_field("issuer", f"no usable OpenID configuration: {exc}") from None
+    return issuer
+
+
+async def put_sso_connection(
+    session: AsyncSession, data: schemas.SsoConnectionIn
+) -> tuple[schemas.SsoConnectionOut, bool]:
+    """Creates or replaces the acting tenant's connection; returns it and whether it was created."""
+    tenant_id = require_tenant_id()
+    issuer = await _checked_issuer(data.issuer.strip())
+    connection = await _sso_connection(session)
+    rebinds = connection is None or (connection.issuer, connection.client_id) != (issuer, data.client_id)
+    if data.client_secret is None and rebinds:
+        # A kept secret belongs to the old client registration; a new one needs its own.
+        reason = "required for a new connection" if connection is None else "required when issuer or client_id changes"
+        raise InvalidInputError.for_field("client_secret", reason)
+    values = {
+        "issuer": issuer,
+        "client_id": data.client_id,
+        "allowed_email_domains": sorted({d.lower() for d in data.allowed_email_domains}),
+        "provision_role": data.provision_role,
+        "enabled": data.enabled,
+    }
+    secret = crypto.encrypt(data.client_secret, purpose=_sso_secret_purpose(tenant_id)) if data.client_secret else None
+    created = connection is None
+    if connection is None:
+        assert secret is not None
+        connection = SsoConnection(issuer=issuer, client_id=data.client_id, client_secret_encrypted=secret)
+        changed = sorted(values)
+    else:
+        changed = sorted(k for k, v in values.items() if getattr(connection, k) != v)
+    for key, value in values.items():
+        setattr(connection, key, value)
+    if secret is not None:
+        connection.client_secret_encrypted = secret
+        changed.append("client_secret")
+    session.add(connection)
+    await session.flush()
+    await audit(
+        session,
+        "sso.connection_created" if created else "sso.connection_updated",
+        object_type="sso_connection",
+        object_id=connection.id,
+        detail={"issuer": issuer, "client_id": data.client_id, "fields": changed},
+    )
+    return await _sso_out(session, connection), created
+
+
+async def delete_sso_connection(session: AsyncSession) -> None:
+    connection = await _sso_connection(session)
+    if connection is None:
+        raise NotFoundError("this tenant has no SSO connection")
+    await session.delete(connection)
+    await session.flush()
+    await audit(
+        session,
+        "sso.connection_deleted",
+        object_type="sso_connection",
+        object_id=connection.id,
+        detail={"issuer": connection.issuer, "client_id": connection.client_id},
+    )
+
+
+async def tenant_for_sign_in(
+    session: AsyncSession, *, slug: str | None = None, tenant_id: uuid.UUID | None = None
+) -> Tenant | None:
+    """An active tenant by slug or id (operator-level table: no tenant context needed)."""
+    condition = Tenant.slug == slug if slug is not None else Tenant.id == tenant_id
+    tenant = (await session.exec(select(Tenant).where(condition))).first()
+    return tenant if tenant is not None and tenant.status == TenantStatus.ACTIVE else None
+
+
+async def enabled_sso_connection(session: AsyncSession) -> SsoConnection | None:
+    """The acting tenant's connection when it is enabled."""
+    connection = await _sso_connection(session)
+    return connection if connection is not None and connection.enabled else None
+
+
+async def sso_account(
+    session: AsyncSession, connection: SsoConnection, *, email: str, display_name: str
+) -> tuple[User, str, bool]:
+    """The acting tenant's member the provider vouched for: (user, role, provisioned just now).
+
+    A login that exists without a membership here is never attached because this tenant's provider
+    says so, and operator staff and agents (the operator's people) never sign in through a tenant's
+    provider: either would let one tenant's identity provider speak for people it does not own.
+    """
+    user = await _user_by_email(session, email)
+    if user is not None:
+        if user.platform_role:
+            raise oidc.SignInRefused(oidc.SignInError.NO_ACCOUNT, "the email belongs to operator staff or an agent")
+        membership = (await session.exec(select(TenantMembership).where(TenantMembership.user_id == user.id))).first()
+        if membership is None:
+            raise oidc.SignInRefused(oidc.SignInError.NO_ACCOUNT, "a login exists but is not a member of this tenant")
+        if not user.is_active:
+            raise oidc.SignInRefused(oidc.SignInError.ACCOUNT_DISABLED, "the login is deactivated")
+        return user, membership.role, False
+    if not connection.provision_role:
+        raise oidc.SignInRefused(oidc.SignInError.NO_ACCOUNT, "unknown person and provisioning is off")
+    user = User(email=email, display_name=display_name[:200] or email)
+    session.add(user)
+    await session.flush()
+    membership = TenantMembership(user_id=user.id, role=connection.provision_role)
+    session.add(membership)
+    await session.flush()
+    await audit(
+        session,
+        "user.provisioned",
+        object_type="user",
+        object_id=user.id,
+        detail={"role": membership.role, "email": email, "via": "sso", "issuer": connection.issuer},
+    )
+    return user, membership.role, True
+
+
+# --- background maintenance (tenants/actors.py) --------------------------------------------------
+
+# An erased tenant keeps its row, so the audit log and the reserved slug still point somewhere.
+ERASED_TENANT_NAME = "(erased)"
+
+
+async def live_tenant_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Tenants periodic per-tenant jobs run for: active and suspended ones."""
+    statement = select(Tenant.id).where(col(Tenant.status).in_([TenantStatus.ACTIVE, TenantStatus.SUSPENDED]))
+    return list((await session.exec(statement)).all())
+
+
+async def clear_expired_previous_secrets(session: AsyncSession) -> int:
+    """Forget the acting tenant's previous API-client secrets whose rotation overlap has ended."""
+    table = ApiClient.__table__  # type: ignore[attr-defined]
+    result = await session.exec(
+        sa.update(table)
+        .where(table.c.tenant_id == require_tenant_id(), table.c.previous_secret_expires_at <= utcnow())
+        .values(previous_secret_hash=None, previous_secret_expires_at=None)
+    )
+    return result.rowcount
+
+
+def _subclasses(cls: type) -> list[type]:
+    found: list[type] = []
+    direct_subclasses: list[type] = cls.__subclasses__()
+    for direct in direct_subclasses:
+        found += [direct, *_subclasses(direct)]
+    return found
+
+
+def tenant_tables_children_first() -> list[sa.Table]:
+    """Every table of a loaded ``TenantScoped`` model, each after the tables whose rows point at it."""
+    tenant_tables = {getattr(sub, "__table__", None) for sub in _subclasses(TenantScoped)} - {None}
+    return [table for table in reversed(SQLModel.metadata.sorted_tables) if table in tenant_tables]
+
+
+async def erase_tenant_data(
+    session: AsyncSession, tenant_id: uuid.UUID, *, event_id: uuid.UUID
+) -> dict[str, int] | None:
+    """Delete every row the acting tenant owns, mark it deleted, and audit it; None when already erased.
+
+    One transaction, so a crash erases nothing and the redelivered event starts over; the tenant row is
+    locked first, so a duplicate delivery waits, then finds the tenant deleted and does nothing. The
+    tenant's outbox rows go too (their payloads are its data), and the audit log stays: it is append-only
+    and keeps the record that the erasure happened. The tenant row stays with its slug reserved and its
+    name scrubbed. People (users, agents) belong to the operator and are not erased here; only their
+    memberships and assignments in this tenant are.
+    """
+    if require_tenant_id() != tenant_id:
+        raise NotFoundError("no such tenant")
+    tenant = (await session.exec(select(Tenant).where(Tenant.id == tenant_id).with_for_update())).first()
+    if tenant is None:
+        raise NotFoundError("no such tenant")
+    if tenant.status == TenantStatus.DELETED:
+        return None
+    if tenant.status != TenantStatus.DELETING:
+        raise ConflictError(f"tenant {tenant.slug} is {tenant.status}, not being deleted")
+    counts: dict[str, int] = {}
+    for table in tenant_tables_children_first():
+        result = await session.exec(sa.delete(table).where(table.c.tenant_id == tenant_id))
+        counts[table.name] = result.rowcount
+    tenant.status = TenantStatus.DELETED
+    tenant.status_changed_at = utcnow()
+    tenant.name = ERASED_TENANT_NAME
+    tenant.version += 1
+    await audit(
+        session,
+        "tenant.erased",
+        object_type="tenant",
+        object_id=tenant.id,
+        detail={"rows": counts, "event_id": str(event_id)},
+        tenant_id=tenant.id,
+    )
+    return counts

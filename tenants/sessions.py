@@ -16,11 +16,11 @@ from litestar.utils.dataclass import extract_dataclass_items
 from app.core import ratelimit
 from app.core.clock import utcnow
 from app.core.db import get_database
-from app.core.errors import TooManyRequestsError
+from app.core.errors import PermissionDeniedError, TooManyRequestsError
 from app.core.settings import get_settings
 from app.core.tenancy import Principal, acting_as
 from tenants import service
-from tenants.auth import SESSION_CSRF, SESSION_TENANT, SESSION_USER, client_ip, verify_password
+from tenants.auth import SESSION_CSRF, SESSION_SSO_TENANT, SESSION_TENANT, SESSION_USER, client_ip, verify_password
 from tenants.models import User
 
 
@@ -76,6 +76,12 @@ def start_session(request: Request[Any, Any, Any], user_id: uuid.UUID, tenant_id
 
 
 def switch_tenant(request: Request[Any, Any, Any], tenant_id: uuid.UUID | None) -> None:
+    sso_tenant = request.session.get(SESSION_SSO_TENANT)
+    if sso_tenant and sso_tenant != (str(tenant_id) if tenant_id else None):
+        # The identity provider vouched for this person in one tenant only.
+        raise PermissionDeniedError(
+            "signed in through your organisation's SSO: sign in again to work for another tenant"
+        )
     request.set_session({**request.session, SESSION_TENANT: str(tenant_id) if tenant_id else None})
 
 
@@ -97,7 +103,7 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         self, scope_session: Any, message: Any, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
         scope = connection.scope
-        if scope.get(ROTATE_SESSION) and scope_session is not Empty:  # type: ignore[comparison-overlap]
+        if scope.get(ROTATE_SESSION) and scope_session is not Empty:
             old_id = connection.cookies.get(self.config.key)
             if old_id:
                 await self.delete(old_id, store=self.config.get_store_from_app(scope["app"]))

@@ -7,6 +7,7 @@ Each test session gets its own database, so concurrent runs do not meet.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -38,20 +39,24 @@ class Services:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def services() -> Iterator[Services]:
-    embedded = EmbeddedServices(ROOT / ".tenline" / "test")
+@contextlib.contextmanager
+def provisioned_services(embedded_dir: Path, database_prefix: str) -> Iterator[Services]:
+    """A fresh migrated database and Redis, with TENLINE_* set in this process; dropped afterwards.
+
+    The configured servers (TENLINE_TEST_ADMIN_DATABASE_URL, TENLINE_TEST_REDIS_URL) or embedded ones
+    in ``embedded_dir``. The test session and the benchmarks use it.
+    """
+    embedded = EmbeddedServices(embedded_dir)
     admin_url = os.environ.get("TENLINE_TEST_ADMIN_DATABASE_URL") or embedded.postgres_admin_url()
     redis_url = os.environ.get("TENLINE_TEST_REDIS_URL") or embedded.redis_url()
-    database = f"tenline_test_{secrets.token_hex(4)}"
+    database = f"{database_prefix}_{secrets.token_hex(4)}"
     urls = bootstrap_database(admin_url, database)
-    upgrade(urls.owner)
     env = {
         "TENLINE_ENVIRONMENT": "test",
         "TENLINE_DATABASE_URL": urls.app,
@@ -61,16 +66,25 @@ def services() -> Iterator[Services]:
         "TENLINE_LOG_LEVEL": "WARNING",
     }
     previous = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    yield Services(admin_url, urls.owner, urls.app, redis_url, database, env)
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
-    drop_database(admin_url, database)
+    try:
+        upgrade(urls.owner)
+        os.environ.update(env)
+        get_settings.cache_clear()
+        yield Services(admin_url, urls.owner, urls.app, redis_url, database, env)
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        drop_database(admin_url, database)
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    with provisioned_services(ROOT / ".tenline" / "test", "tenline_test") as provided:
+        yield provided
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -94,15 +108,30 @@ class LiveServer:
     process: subprocess.Popen[bytes]
 
 
+def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A child process in the project root, its output in ``log``."""
+    with log.open("wb") as handle:
+        return subprocess.Popen(argv, env={**os.environ, **env}, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
 def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    handle = log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.server.cli", *args],
-        env={**os.environ, **env},
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
+    """``tenline ARGS`` in a child process."""
+    return spawn([sys.executable, "-m", "app.server.cli", *args], env, log)
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, *, timeout: float = 60) -> None:
+    """Polls ``url`` until it answers 200; raises with the server's log if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("server exited:\n" + log.read_text())
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not start:\n" + log.read_text())
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -116,22 +145,12 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 def live_server(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real web server in its own process, on a free port."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**services.env, "TENLINE_BASE_URL": f"http://127.0.0.1:{port}"}
     process = start_process(["serve", "--host", "127.0.0.1", "--port", str(port)], env, log)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("web server exited:\n" + log.read_text())
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        raise RuntimeError("web server did not start:\n" + log.read_text())
+    wait_until_up(url + "/healthz", process, log)
     yield LiveServer(url, process)
     stop_process(process)
 

@@ -78,6 +78,17 @@ async def make_agent(*tenant_ids: uuid.UUID) -> schemas.AgentOut:
             return agent
 
 
+async def make_api_client(
+    tenant_id: uuid.UUID, scopes: list[str], name: str | None = None
+) -> tuple[schemas.ApiClientOut, str]:
+    """An API client of the tenant and its secret (shown once, as the API would)."""
+    with acting_as(OPERATOR.acting_for(tenant_id)):
+        async with get_database().session() as session:
+            return await service.create_api_client(
+                session, schemas.ApiClientCreate(name=name or f"crm-{_suffix()}", scopes=scopes)
+            )
+
+
 @dataclass
 class SignedIn:
     client: httpx.AsyncClient

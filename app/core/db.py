@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.models import TenantScoped
@@ -133,7 +134,7 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
         return
     tenant_id = require_tenant_id()
     state.statement = state.statement.options(
-        *(with_loader_criteria(cls, cls.tenant_id == tenant_id, include_aliases=True) for cls in classes)
+        *(with_loader_criteria(cls, col(cls.tenant_id) == tenant_id, include_aliases=True) for cls in classes)
     )
 
 

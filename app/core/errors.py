@@ -130,8 +130,8 @@ def _validation_errors(exc: ValidationException) -> list[FieldError]:
 def _http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
         errors = _validation_errors(exc)
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or exc.detail
-        return problem_response(request, exc.status_code, detail=detail, slug="validation", errors=errors)
+        summary = "; ".join(f"{e.field}: {e.message}" for e in errors) or exc.detail
+        return problem_response(request, exc.status_code, detail=summary, slug="validation", errors=errors)
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if exc.detail and exc.detail != phrase else None
     return problem_response(request, exc.status_code, detail=detail, headers=exc.headers)

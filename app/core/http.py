@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import get_database
@@ -21,7 +21,7 @@ async def provide_db_session() -> AsyncIterator[AsyncSession]:
 
 
 Cursor = Annotated[
-    str | None, Parameter(query="cursor", description="from the previous page's next_cursor", max_length=64)
+    str | None, QueryParameter(name="cursor", description="from the previous page's next_cursor", max_length=64)
 ]
-Limit = Annotated[int, Parameter(query="limit", ge=1, le=MAX_LIMIT, description="page size")]
+Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, description="page size")]
 DEFAULT_PAGE_SIZE = DEFAULT_LIMIT

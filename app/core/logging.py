@@ -7,6 +7,7 @@ import re
 import uuid
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -35,7 +36,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
     """Takes a well-formed ``X-Request-ID`` or makes one; echoes it and binds it to the logs."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
@@ -48,7 +49,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [
                     *message["headers"],
                     (REQUEST_ID_HEADER, request_id.encode()),
-                ]  # type: ignore[typeddict-item]
+                ]
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):

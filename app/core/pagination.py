@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from app.core.errors import FieldError, InvalidInputError
 
 T = TypeVar("T")
+# Any select, whatever its columns: paginate() hands back the type it was given (SQLModel's exec() needs it).
+S = TypeVar("S", bound=sa.Select[*tuple[Any, ...]])
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -48,7 +50,7 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def paginate(statement: sa.Select[Any], id_column: Any, cursor: str | None, limit: int) -> sa.Select[Any]:
+def paginate(statement: S, id_column: Any, cursor: str | None, limit: int) -> S:
     """Newest first; fetches one extra row to know whether another page exists."""
     statement = statement.order_by(id_column.desc()).limit(check_limit(limit) + 1)
     if cursor:

@@ -8,10 +8,10 @@ _client: aioredis.Redis | None = None
 _url: str | None = None
 
 
-def configure_redis(url: str) -> aioredis.Redis:
+def configure_redis(url: str, client: aioredis.Redis | None = None) -> aioredis.Redis:
     global _client, _url
     _url = url
-    _client = aioredis.Redis.from_url(url)
+    _client = client or aioredis.Redis.from_url(url)
     return _client
 
 

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     worker_processes: int = Field(default=1, ge=1, le=64)
     worker_threads: int = Field(default=4, ge=1, le=64)
+    # Background jobs: a failed message is retried with exponential backoff, then dead-lettered.
+    job_max_retries: int = Field(default=12, ge=0, le=100)
+    job_min_backoff_ms: int = Field(default=1000, ge=10)
+    job_max_backoff_ms: int = Field(default=900_000, ge=10, le=7 * 86_400_000)
+    worker_shutdown_timeout_seconds: int = Field(default=30, ge=1, le=3600)
+    # 0: off. Otherwise the worker serves Dramatiq's and Tenline's job metrics on this port.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    outbox_relay_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    outbox_relay_batch_size: int = Field(default=100, ge=1, le=10_000)
+    outbox_retention_days: int = Field(default=7, ge=1, le=365)
+    scheduler_lock_ttl_seconds: int = Field(default=30, ge=1, le=600)
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

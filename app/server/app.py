@@ -6,24 +6,27 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
+from redis.asyncio import Redis
 
 import frontend
+from app.core.broker import configure_broker
 from app.core.db import configure_database, get_database
 from app.core.errors import exception_handlers
 from app.core.logging import configure_logging, request_id_middleware
 from app.core.ratelimit import configure_rate_limits
-from app.core.redis import configure_redis, get_redis
+from app.core.redis import configure_redis
 from app.core.settings import Settings, get_settings
 from app.server.health import MetricsController, healthz, readyz
 from tenants import controllers as tenant_controllers
+from tenants import oauth2, sso
 from tenants.auth import SESSION_COOKIE, authentication_middleware, check_csrf
 from tenants.sessions import SessionConfig
 
@@ -36,9 +39,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if not settings.database_url or not settings.redis_url:
         raise RuntimeError("TENLINE_DATABASE_URL and TENLINE_REDIS_URL must be set (`tenline up` sets them for you)")
     configure_logging(settings.log_level, json=settings.log_json)
-    configure_database(settings.database_url, pool_size=settings.db_pool_size)
-    redis = configure_redis(settings.redis_url)
-    configure_rate_limits(settings.redis_url)
+    redis = Redis.from_url(settings.redis_url)
+
+    async def startup() -> None:
+        configure_database(settings.database_url or "", pool_size=settings.db_pool_size)
+        configure_redis(settings.redis_url or "", redis)
+        configure_rate_limits(settings.redis_url or "")
+        # The web enqueues jobs (through the outbox mostly, directly for interactive work).
+        configure_broker(settings)
 
     session_config = SessionConfig(
         key=SESSION_COOKIE,
@@ -52,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def shutdown() -> None:
         await get_database().dispose()
-        await get_redis().aclose()
+        await redis.aclose()
 
     return Litestar(
         route_handlers=[
@@ -60,6 +68,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             readyz,
             MetricsController,
             *tenant_controllers.route_handlers,
+            *sso.route_handlers,
+            *oauth2.route_handlers,
             *frontend.route_handlers(),
             create_static_files_router(
                 path="/static", directories=[FRONTEND / "static"], opt={"public": True}, include_in_schema=False
@@ -70,9 +80,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         middleware=[request_id_middleware, prometheus.middleware, session_config.middleware, authentication_middleware],
         before_request=check_csrf,
-        exception_handlers=exception_handlers,
+        # Pages answer errors with HTML pages; API paths keep problem details.
+        exception_handlers=frontend.exception_handlers(exception_handlers),
         stores={"sessions": RedisStore(redis, namespace="tenline-sessions")},
-        template_config=TemplateConfig(directory=FRONTEND / "templates", engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=FRONTEND / "templates", engine=JinjaTemplateEngine, engine_callback=frontend.configure_templates
+        ),
         openapi_config=OpenAPIConfig(
             title="Tenline API",
             version="1",
@@ -97,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=settings.max_request_body_bytes,
+        on_startup=[startup],
         on_shutdown=[shutdown],
         debug=False,
     )

@@ -97,11 +97,26 @@ def db() -> None:
 @click.option("--admin-url", required=True, envvar="TENLINE_DATABASE_ADMIN_URL", help="a superuser URL")
 @click.option("--database", default="tenline", show_default=True)
 def db_bootstrap(admin_url: str, database: str) -> None:
-    """Create the database roles and the database (idempotent); print the owner and runtime URLs."""
-    from app.server.local_services import bootstrap_database
+    """Create the database roles and the database (idempotent); print the owner and runtime URLs.
 
+    When TENLINE_DATABASE_OWNER_URL / TENLINE_DATABASE_URL carry a password, the owner and runtime
+    roles are given it, so the deployment's connection URLs are the one source of the passwords.
+    """
+    from sqlalchemy.engine import make_url
+
+    from app.server.local_services import APP_ROLE, OWNER_ROLE, bootstrap_database, set_role_passwords
+
+    settings = _settings()
+    passwords: dict[str, str] = {}
+    for url, role in ((settings.database_owner_url, OWNER_ROLE), (settings.database_url, APP_ROLE)):
+        parsed = make_url(url) if url else None
+        if parsed is not None and parsed.password:
+            if parsed.username != role:
+                raise click.UsageError(f"the URL for the {role} role names the user {parsed.username!r}")
+            passwords[role] = str(parsed.password)
     urls = bootstrap_database(admin_url, database)
-    click.echo(json.dumps({"owner_url": urls.owner, "app_url": urls.app}))
+    set_role_passwords(admin_url, passwords)
+    click.echo(json.dumps({"owner_url": urls.owner, "app_url": urls.app, "passwords_set": sorted(passwords)}))
 
 
 @db.command("upgrade")

@@ -31,7 +31,7 @@ TENANTS = (
         name="Fjord Bank",
         timezone="Europe/Oslo",
         locale="nb-NO",
-        business_hours={d: [("08:00", "20:00")] for d in ("mon", "tue", "wed", "thu", "fri")},  # type: ignore[misc]
+        business_hours={d: [("08:00", "20:00")] for d in ("mon", "tue", "wed", "thu", "fri")},
         holidays=["2026-12-24", "2026-12-25", "2026-12-26"],
     ),
     schemas.TenantCreate(
@@ -39,17 +39,17 @@ TENANTS = (
         name="Cobalt Retail",
         timezone="America/New_York",
         locale="en-US",
-        business_hours={d: [("07:00", "23:00")] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},  # type: ignore[misc]
+        business_hours={d: [("07:00", "23:00")] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
         holidays=["2026-12-25"],
     ),
 )
 
-STAFF = (
+STAFF: tuple[tuple[str, str, schemas.OperatorRoleName], ...] = (
     ("admin@northwind.example", "Olivia Operator", "operator_admin"),
     ("ops@northwind.example", "Oscar Ops", "ops_manager"),
 )
 
-TENANT_PEOPLE = {
+TENANT_PEOPLE: dict[str, tuple[tuple[str, str, schemas.TenantRoleName], ...]] = {
     "fjord-bank": (
         ("admin@fjordbank.example", "Frida Admin", "tenant_admin"),
         ("supervisor@fjordbank.example", "Sven Supervisor", "supervisor"),
@@ -85,7 +85,7 @@ async def seed() -> list[DemoLogin]:
                 if not await service.find_login(session, email):
                     await service.create_staff(
                         session,
-                        schemas.StaffCreate(email=email, display_name=name, role=role, password=DEMO_PASSWORD),  # type: ignore[arg-type]
+                        schemas.StaffCreate(email=email, display_name=name, role=role, password=DEMO_PASSWORD),
                     )
             for email, name, code, slugs in AGENTS:
                 if not await service.find_login(session, email):
@@ -100,13 +100,13 @@ async def seed() -> list[DemoLogin]:
         for slug, people in TENANT_PEOPLE.items():
             with acting_as(SEEDER.acting_for(tenants[slug].id)):
                 async with database.session() as session:
-                    for email, name, role in people:
+                    for email, name, tenant_role in people:
                         if not await service.find_login(session, email):
                             await service.create_tenant_user(
                                 session,
                                 schemas.TenantUserCreate(
-                                    email=email, display_name=name, role=role, password=DEMO_PASSWORD
-                                ),  # type: ignore[arg-type]
+                                    email=email, display_name=name, role=tenant_role, password=DEMO_PASSWORD
+                                ),
                             )
     logins = [DemoLogin(email, role, None) for email, _, role in STAFF]
     logins += [DemoLogin(email, role, slug) for slug, people in TENANT_PEOPLE.items() for email, _, role in people]

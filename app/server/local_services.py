@@ -55,6 +55,13 @@ def bootstrap_database(admin_url: str, database: str) -> DatabaseUrls:
     )
 
 
+def set_role_passwords(admin_url: str, passwords: dict[str, str]) -> None:
+    """Gives roles the passwords their connection URLs carry (roles.sql creates them without one)."""
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        for role, password in passwords.items():
+            admin.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+
+
 def drop_database(admin_url: str, database: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))

@@ -1,0 +1,161 @@
+"""Every route of the app that takes an object id, called with tenant A's credentials on tenant B's objects: 404.
+
+Routes are enumerated from the application itself, so a new route is covered the day it is added: if it names
+a path parameter this test has no tenant-B object for, or takes a body it has no example of, the test fails
+and asks for one.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from litestar.routes import HTTPRoute
+
+from app.core.settings import Settings
+from app.server.app import create_app
+from tenants import schemas
+from tests.conftest import LiveServer
+from tests.factories import make_agent, make_api_client, make_tenant, make_tenant_user, sign_in
+
+# Path parameters that are not object ids (files, the schema viewer's pages).
+NOT_OBJECT_IDS = {"file_path", "path"}
+
+# One valid body per request type, so the call reaches the lookup instead of failing validation first.
+EXAMPLE_BODIES: dict[type, Any] = {
+    schemas.TenantUpdate: {"name": "Renamed"},
+    schemas.TenantUserUpdate: {"role": "supervisor"},
+    schemas.AgentAssign: {"tenant_id": "{tenant_id}", "alias": "Borrowed"},
+    schemas.RotateSecret: {"overlap_seconds": 0},
+}
+
+
+@dataclass
+class TenantB:
+    ids: dict[str, uuid.UUID]
+
+
+def _example_for(annotation: Any, ids: dict[str, uuid.UUID]) -> Any:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    for kind, body in EXAMPLE_BODIES.items():
+        if annotation is kind:
+            return _fill(body, ids)
+    raise AssertionError(f"no example body for {annotation!r}: add one to EXAMPLE_BODIES in {__file__}")
+
+
+def _fill(body: Any, ids: dict[str, uuid.UUID]) -> Any:
+    encoded = msgspec.json.encode(body).decode()
+    for name, value in ids.items():
+        encoded = encoded.replace("{" + name + "}", str(value))
+    return msgspec.json.decode(encoded)
+
+
+@pytest.fixture(scope="module")
+async def tenant_b() -> TenantB:
+    b = await make_tenant("routes-b")
+    user = await make_tenant_user(b.id, "supervisor")
+    agent = await make_agent(b.id)
+    client, _ = await make_api_client(b.id, ["agents:read"])
+    from app.core.db import get_database
+    from app.core.tenancy import Principal, acting_as
+    from tenants import service
+
+    with acting_as(Principal(kind="system", tenant_id=b.id)):
+        async with get_database().session() as session:
+            assignment = (await service.list_tenant_agents(session, cursor=None, limit=10)).items[0]
+    return TenantB(
+        ids={
+            "tenant_id": b.id,
+            "user_id": user.id,
+            "agent_id": agent.id,
+            "assignment_id": assignment.id,
+            "api_client_id": client.id,
+        }
+    )
+
+
+def _object_routes() -> list[tuple[str, str, Any]]:
+    found = []
+    # Built only to read its routes: nothing connects.
+    settings = Settings(database_url="postgresql://enumerate@127.0.0.1/none", redis_url="redis://127.0.0.1:1/0")
+    for route in create_app(settings).routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        names = set(route.path_parameters) - NOT_OBJECT_IDS
+        if not names:
+            continue
+        for handler in route.route_handlers:
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
+                data = handler.parsed_fn_signature.parameters.get("data")
+                found.append((method, route.path_format, data.annotation if data else None))
+    return found
+
+
+ROUTES = _object_routes()
+
+
+def test_the_enumeration_finds_the_object_routes() -> None:
+    paths = {path for _, path, _ in ROUTES}
+    assert "/api/v1/tenants/{tenant_id}" in paths and "/api/v1/users/{user_id}" in paths
+    assert len(ROUTES) >= 10
+
+
+@dataclass
+class Caller:
+    name: str
+    client: httpx.AsyncClient
+
+
+@pytest.fixture(scope="module")
+async def callers_of_a(live_server: LiveServer) -> Any:
+    a = await make_tenant("routes-a")
+    admin = await make_tenant_user(a.id, "tenant_admin")
+    signed = await sign_in(live_server.url, admin.email)
+    api_client, secret = await make_api_client(a.id, sorted(_known_scopes()))
+    token = await _token(live_server.url, api_client.client_id, secret)
+    bearer = httpx.AsyncClient(base_url=live_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    async with signed as session_client, bearer:
+        yield [Caller("tenant admin session", session_client), Caller("API client token", bearer)]
+
+
+def _known_scopes() -> frozenset[str]:
+    from tenants.permissions import KNOWN_SCOPES
+
+    return KNOWN_SCOPES
+
+
+async def _token(base_url: str, client_id: str, secret: str) -> str:
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        response = await client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+
+@pytest.mark.parametrize(("method", "path", "body_type"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])
+async def test_another_tenants_object_is_not_found(
+    tenant_b: TenantB, callers_of_a: list[Caller], method: str, path: str, body_type: Any
+) -> None:
+    names = [segment[1:-1] for segment in path.split("/") if segment.startswith("{")]
+    missing = [name for name in names if name not in tenant_b.ids]
+    assert not missing, f"{path}: no tenant-B object for {missing}; add one to the tenant_b fixture"
+    b_url = path.format(**tenant_b.ids)
+    random_url = path.format(**{name: uuid.uuid4() for name in names})
+    body = _example_for(body_type, tenant_b.ids) if body_type is not None else None
+    for caller in callers_of_a:
+        on_b = await caller.client.request(method, b_url, json=body)
+        on_random = await caller.client.request(method, random_url, json=body)
+        if on_b.status_code == 404:
+            continue
+        # A caller refused by role is refused the same way for any id: the answer says nothing about B.
+        assert on_b.status_code in (401, 403) and on_b.status_code == on_random.status_code, (
+            f"{caller.name}: {method} {path} on tenant B's object gave {on_b.status_code} {on_b.text[:200]}"
+        )
