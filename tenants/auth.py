@@ -23,9 +23,11 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import get_database
 from app.core.errors import NotFoundError
+from app.core.http import request_session
 from app.core.tenancy import Principal, Role, acting_as, set_principal
 from tenants.models import Tenant, TenantMembership, TenantStatus, User
 from tenants.permissions import TENANT_PERMISSIONS, Permission, allowed
@@ -66,45 +68,51 @@ def client_ip(scope: Scope) -> str | None:
 
 
 async def principal_for_user(
-    user_id: uuid.UUID, acting_tenant_id: uuid.UUID | None, ip: str | None
+    user_id: uuid.UUID, acting_tenant_id: uuid.UUID | None, ip: str | None, *, session: AsyncSession | None = None
 ) -> Principal | None:
     """The principal a signed-in user acts as: platform role, or the membership in the acting tenant.
 
     Returns None when the user is gone or inactive, or the acting tenant is not theirs (session ends).
+    Runs in ``session`` (the request's transaction) when given.
     """
-    database = get_database()
     with acting_as(Principal(kind="user", subject_id=user_id, tenant_id=acting_tenant_id)):
-        async with database.session() as session:
-            user = await session.get(User, user_id)
-            if user is None or not user.is_active:
-                return None
-            roles: set[Role] = set()
-            if user.platform_role:
-                roles.add(Role(user.platform_role))
-            if acting_tenant_id is not None:
-                tenant = await session.get(Tenant, acting_tenant_id)
-                if tenant is None or tenant.status in (
-                    TenantStatus.DELETING,
-                    TenantStatus.DELETED,
-                ):
-                    return None
-                membership = (
-                    await session.exec(select(TenantMembership).where(TenantMembership.user_id == user_id))
-                ).first()
-                if membership is not None:
-                    roles.add(Role(membership.role))
-                elif not (roles & {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}):
-                    return None
-                if tenant.status == TenantStatus.SUSPENDED and not (roles & {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}):
-                    return None
-            return Principal(
-                kind="user",
-                subject_id=user.id,
-                tenant_id=acting_tenant_id,
-                roles=frozenset(roles),
-                display_name=user.display_name,
-                ip=ip,
-            )
+        if session is not None:
+            return await _resolve_user(session, user_id, acting_tenant_id, ip)
+        async with get_database().session() as own:
+            return await _resolve_user(own, user_id, acting_tenant_id, ip)
+
+
+async def _resolve_user(
+    session: AsyncSession, user_id: uuid.UUID, acting_tenant_id: uuid.UUID | None, ip: str | None
+) -> Principal | None:
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    roles: set[Role] = set()
+    if user.platform_role:
+        roles.add(Role(user.platform_role))
+    if acting_tenant_id is not None:
+        tenant = await session.get(Tenant, acting_tenant_id)
+        if tenant is None or tenant.status in (
+            TenantStatus.DELETING,
+            TenantStatus.DELETED,
+        ):
+            return None
+        membership = (await session.exec(select(TenantMembership).where(TenantMembership.user_id == user_id))).first()
+        if membership is not None:
+            roles.add(Role(membership.role))
+        elif not (roles & {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}):
+            return None
+        if tenant.status == TenantStatus.SUSPENDED and not (roles & {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}):
+            return None
+    return Principal(
+        kind="user",
+        subject_id=user.id,
+        tenant_id=acting_tenant_id,
+        roles=frozenset(roles),
+        display_name=user.display_name,
+        ip=ip,
+    )
 
 
 def session_data(scope: Scope) -> dict[str, Any]:
@@ -127,7 +135,7 @@ def authentication_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        principal = await _authenticate(scope)
+        principal = await _authenticate(scope, request_session(scope))
         scope["user"] = principal
         scope["auth"] = "bearer" if principal and principal.kind == "api_client" else "session"
         set_principal(principal)
@@ -139,13 +147,13 @@ def authentication_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-async def _authenticate(scope: Scope) -> Principal | None:
+async def _authenticate(scope: Scope, db: AsyncSession | None) -> Principal | None:
     headers = dict(scope["headers"])
     authorization = headers.get(b"authorization", b"").decode("latin-1")
     if authorization[:7].lower() == "bearer ":
         from tenants.oauth2 import principal_from_access_token
 
-        return await principal_from_access_token(authorization[7:].strip(), ip=client_ip(scope))
+        return await principal_from_access_token(authorization[7:].strip(), ip=client_ip(scope), session=db)
     session = session_data(scope)
     user_id = _parse_uuid(session.get(SESSION_USER))
     if user_id is None:
@@ -155,13 +163,13 @@ async def _authenticate(scope: Scope) -> Principal | None:
     if sso_tenant is not None and acting != sso_tenant:
         return None
     requested = headers.get(ACTING_TENANT_HEADER.encode())
-    principal = await principal_for_user(user_id, acting, client_ip(scope))
+    principal = await principal_for_user(user_id, acting, client_ip(scope), session=db)
     if principal is not None and requested and principal.is_operator:
         # An operator may act for any tenant per request; a bad or unknown id is 404.
         tenant_id = _parse_uuid(requested.decode("latin-1"))
         if tenant_id is None:
             raise NotFoundError("no such tenant")
-        principal = await principal_for_user(user_id, tenant_id, client_ip(scope))
+        principal = await principal_for_user(user_id, tenant_id, client_ip(scope), session=db)
         if principal is None:
             raise NotFoundError("no such tenant")
     return principal

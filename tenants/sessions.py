@@ -103,6 +103,9 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         self, scope_session: Any, message: Any, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
         scope = connection.scope
+        if not scope_session and not connection.cookies.get(self.config.key):
+            # Nothing to keep for a caller without a session (API clients, health checks): no Redis write.
+            return
         if scope.get(ROTATE_SESSION) and scope_session is not Empty:
             old_id = connection.cookies.get(self.config.key)
             if old_id:

@@ -52,7 +52,7 @@ class Database:
             async_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_recycle=1800,
         )
         self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
@@ -108,7 +108,8 @@ def _sync_context(session: Session, connection: sa.Connection | None = None) -> 
     principal = current_principal()
     context = (
         str(principal.tenant_id) if principal and principal.tenant_id else "",
-        str(principal.subject_id) if principal and principal.subject_id else "",
+        # Only people's ids reach policies (their own memberships); programs' are left out.
+        str(principal.subject_id) if principal and principal.subject_id and principal.kind == "user" else "",
     )
     if session.info.get("context") == context:
         return

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
+from litestar import Request
+from litestar.enums import ScopeType
 from litestar.params import QueryParameter
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import get_database
@@ -14,10 +17,50 @@ from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 API_PREFIX = "/api/v1"
 
 
-async def provide_db_session() -> AsyncIterator[AsyncSession]:
-    """One transaction per request, in the caller's tenant context; committed when the handler returns."""
-    async with get_database().session() as session:
+REQUEST_SESSION = "tenline.db_session"
+
+
+def request_session(scope: Scope) -> AsyncSession | None:
+    session = scope.get("state", {}).get(REQUEST_SESSION)
+    return session if isinstance(session, AsyncSession) else None
+
+
+def request_transaction_middleware(app: ASGIApp) -> ASGIApp:
+    """One database transaction per HTTP request, shared by authentication and the handler.
+
+    The session connects on its first query (a request that needs no data costs nothing). It commits
+    just before the response starts when the status is below 400, and rolls back otherwise, so a client
+    never sees success for a change that was not committed.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        async with get_database().sessionmaker() as session:
+            scope.setdefault("state", {})[REQUEST_SESSION] = session
+
+            async def send_after_commit(message: Message) -> None:
+                if message["type"] == "http.response.start" and session.in_transaction():
+                    if message["status"] < 400:
+                        await session.commit()
+                    else:
+                        await session.rollback()
+                await send(message)
+
+            await app(scope, receive, send_after_commit)
+
+    return middleware
+
+
+async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+    """The request's transaction, in the caller's tenant context (see ``request_transaction_middleware``)."""
+    session = request_session(request.scope)
+    if session is not None:
         yield session
+        return
+    async with get_database().session() as own:
+        yield own
 
 
 Cursor = Annotated[

@@ -20,6 +20,7 @@ import frontend
 from app.core.broker import configure_broker
 from app.core.db import configure_database, get_database
 from app.core.errors import exception_handlers
+from app.core.http import request_transaction_middleware
 from app.core.logging import configure_logging, request_id_middleware
 from app.core.ratelimit import configure_rate_limits
 from app.core.redis import configure_redis
@@ -78,7 +79,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 path="/vendor", directories=[VENDOR], opt={"public": True}, include_in_schema=False
             ),
         ],
-        middleware=[request_id_middleware, prometheus.middleware, session_config.middleware, authentication_middleware],
+        middleware=[
+            request_id_middleware,
+            prometheus.middleware,
+            session_config.middleware,
+            request_transaction_middleware,
+            authentication_middleware,
+        ],
         before_request=check_csrf,
         # Pages answer errors with HTML pages; API paths keep problem details.
         exception_handlers=frontend.exception_handlers(exception_handlers),
