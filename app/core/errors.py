@@ -14,6 +14,8 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from app.core.logging import request_id_of
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://tenline.dev/problems/"
 
@@ -107,7 +109,7 @@ def problem_response(
         detail=detail,
         instance=request.url.path,
         errors=errors,
-        request_id=request.scope.get("request_id"),  # type: ignore[arg-type]
+        request_id=request_id_of(request.scope),
     )
     return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 

@@ -7,6 +7,7 @@ import re
 import uuid
 
 import structlog
+from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,27 +33,31 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     logging.basicConfig(level=level, format="%(message)s")
 
 
+def request_id_of(scope: Scope) -> str:
+    """The request's id: a well-formed incoming ``X-Request-ID``, or a new one (kept in the scope)."""
+    state = scope.setdefault("state", {})
+    request_id = state.get("request_id")
+    if request_id is None:
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
+        request_id = incoming.decode() if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        state["request_id"] = request_id
+    return str(request_id)
+
+
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Takes a well-formed ``X-Request-ID`` or makes one; echoes it and binds it to the logs."""
+    """Binds the request id to every log line of the request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER, b"")
-        request_id = incoming.decode() if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope["request_id"] = request_id  # type: ignore[typeddict-unknown-key]
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (REQUEST_ID_HEADER, request_id.encode()),
-                ]
-            await send(message)
-
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            await app(scope, receive, send_with_id)
+        with structlog.contextvars.bound_contextvars(request_id=request_id_of(scope)):
+            await app(scope, receive, send)
 
     return middleware
+
+
+async def echo_request_id(message: Message, scope: Scope) -> None:
+    """App-level ``before_send``: every response carries its request id, unmatched routes' too."""
+    if message["type"] == "http.response.start" and scope["type"] == ScopeType.HTTP:
+        MutableScopeHeaders.from_message(message).add("X-Request-ID", request_id_of(scope))

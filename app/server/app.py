@@ -21,7 +21,7 @@ from app.core.broker import configure_broker
 from app.core.db import configure_database, get_database
 from app.core.errors import exception_handlers
 from app.core.http import request_transaction_middleware
-from app.core.logging import configure_logging, request_id_middleware
+from app.core.logging import configure_logging, echo_request_id, request_id_middleware
 from app.core.ratelimit import configure_rate_limits
 from app.core.redis import configure_redis
 from app.core.settings import Settings, get_settings
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             authentication_middleware,
         ],
         before_request=check_csrf,
+        before_send=[echo_request_id],
         # Pages answer errors with HTML pages; API paths keep problem details.
         exception_handlers=frontend.exception_handlers(exception_handlers),
         stores={"sessions": RedisStore(redis, namespace="tenline-sessions")},

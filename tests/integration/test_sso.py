@@ -7,6 +7,7 @@ the provider's authorization form (choosing the subject whose claims the test st
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -486,3 +487,22 @@ async def test_another_tenants_admin_sees_only_their_own(live_server: LiveServer
     bank_row = await stored_connection(bank.id)
     assert bank_row is not None and bank_row.id == bank_connection.id
     assert bank_row.client_id == "tenline-bank" and service.sso_client_secret(bank_row) == CLIENT_SECRET
+
+
+async def test_an_sso_session_stays_in_the_tenant_that_vouched_for_it(live_server: LiveServer, provider: str) -> None:
+    bank, other = await make_tenant("bank"), await make_tenant("other")
+    email = f"both-{_hex()}@bank.example"
+    await make_tenant_user(bank.id, "tenant_admin", email=email)
+    await make_tenant_user(other.id, "tenant_admin", email=email)
+    await connect(bank.id, provider, domains=["bank.example"])
+    subject = await set_person(provider, email=email, email_verified=True, name="Both")
+    async with Browser(live_server, provider) as browser:
+        done = await browser.sign_in(bank.slug, subject)
+        assert done.headers["location"] == "/"
+        home = await browser.app.get("/")
+        csrf = re.search(r'name="_csrf" value="([^"]+)"', home.text)
+        assert csrf is not None
+        switched = await browser.app.post("/switch-tenant", data={"tenant_id": str(other.id), "_csrf": csrf.group(1)})
+        assert switched.status_code == 403
+        assert "SSO" in switched.text, switched.text[:500]
+        assert (await browser.me()).json()["tenant_id"] == str(bank.id)
