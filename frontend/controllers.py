@@ -9,6 +9,7 @@ from litestar.di import Provide
 
 from app.core.http import provide_db_session
 from frontend.layout import layout_middleware
+from frontend.listing import provide_window
 from frontend.pages.account import AccountController
 from frontend.pages.api_clients import ApiClientPages
 from frontend.pages.audit import operator_audit, tenant_audit
@@ -32,7 +33,7 @@ pages = Router(
         ApiClientPages,
         SsoPages,
     ],
-    dependencies={"session": Provide(provide_db_session)},
+    dependencies={"session": Provide(provide_db_session), "window": Provide(provide_window, sync_to_thread=False)},
     middleware=[layout_middleware],
     guards=[people_only],
     include_in_schema=False,

@@ -152,6 +152,22 @@ async def submit(session: AsyncSession, action: Callable[[], Awaitable[T]]) -> t
         return None, domain_errors(exc)
 
 
+async def validate_and_submit(
+    session: AsyncSession,
+    struct: type[S],
+    values: Mapping[str, Any],
+    action: Callable[[S], Awaitable[T]],
+    *,
+    hints: Mapping[str, str] | None = None,
+    require: Iterable[str] = (),
+) -> tuple[T | None, dict[str, str]]:
+    """``validate`` the values, then ``submit`` the action with the struct: its result, or the form's errors."""
+    data, errors = validate(struct, values, hints=hints, require=require)
+    if data is None:
+        return None, errors
+    return await submit(session, lambda: action(data))
+
+
 # --- business hours and holidays as people type them ----------------------------------------------
 
 WEEKDAYS: tuple[tuple[str, str], ...] = (

@@ -77,16 +77,9 @@ def _take_flashes(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
     return [(str(kind), str(message)) for kind, message in messages]
 
 
-def render(
-    request: Request[Any, Any, Any],
-    template: str,
-    *,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-    **context: Any,
-) -> Template:
-    """A page inside the layout: the frame, the CSRF token for its forms and pending flash messages."""
-    return fragment(request, template, status=status, headers=headers, flashes=_take_flashes(request), **context)
+def render(request: Request[Any, Any, Any], template: str, **options: Any) -> Template:
+    """A whole page: ``fragment`` (same ``status``, ``headers`` and context) with the pending flash messages."""
+    return fragment(request, template, flashes=_take_flashes(request), **options)
 
 
 def fragment(
@@ -97,7 +90,10 @@ def fragment(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> Template:
-    """Part of a page, for htmx to swap in (flash messages stay for the next full page)."""
+    """A template inside the layout: the frame and the CSRF token for its forms.
+
+    On its own it is part of a page, for htmx to swap in (flash messages stay for the next full page).
+    """
     return Template(
         template_name=template,
         context={"layout": layout_of(request.scope), "csrf": csrf_token(request), "path": request.url.path, **context},

@@ -20,6 +20,7 @@ from app.core.pagination import Page
 from app.core.tenancy import Principal
 from tenants import schemas, service, sessions
 from tenants.auth import SESSION_CSRF, authenticated, requires
+from tenants.models import Tenant
 from tenants.permissions import Permission, allowed
 
 IfMatch = Annotated[
@@ -27,8 +28,8 @@ IfMatch = Annotated[
 ]
 
 
-def _etag(version: int) -> str:
-    return f'"{version}"'
+def _with_etag(tenant: Tenant) -> Response[schemas.TenantOut]:
+    return Response(service.tenant_out(tenant), headers={"ETag": f'"{tenant.version}"'})
 
 
 def _if_match(value: str | None) -> int | None:
@@ -38,6 +39,12 @@ def _if_match(value: str | None) -> int | None:
         return int(value.strip().removeprefix("W/").strip('"'))
     except ValueError:
         raise InvalidInputError.for_field("If-Match", 'must be an ETag this API issued, e.g. "3"') from None
+
+
+class _WithSession(Controller):
+    """Controllers whose handlers take the request's database transaction as ``session``."""
+
+    dependencies = {"session": Provide(provide_db_session)}
 
 
 class MeController(Controller):
@@ -58,10 +65,16 @@ class MeController(Controller):
         )
 
 
-class TenantController(Controller):
+async def _change_status(
+    principal: Principal, session: AsyncSession, tenant_id: uuid.UUID, transition: str
+) -> schemas.TenantOut:
+    tenant = await service.get_tenant(session, tenant_id, principal)
+    return service.tenant_out(await service.change_tenant_status(session, tenant, transition))
+
+
+class TenantController(_WithSession):
     path = f"{API_PREFIX}/tenants"
     tags = ["tenants"]
-    dependencies = {"session": Provide(provide_db_session)}
 
     @get("/", guards=[requires(Permission.VIEW_TENANTS)], summary="List tenants")
     async def list_tenants(
@@ -78,7 +91,7 @@ class TenantController(Controller):
         self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
     ) -> Response[schemas.TenantOut]:
         tenant = await service.get_tenant(session, tenant_id, request.user)
-        return Response(service.tenant_out(tenant), headers={"ETag": _etag(tenant.version)})
+        return _with_etag(tenant)
 
     @patch("/{tenant_id:uuid}", guards=[authenticated], summary="Change a tenant's settings")
     async def update_tenant(
@@ -93,7 +106,7 @@ class TenantController(Controller):
         if not allowed(request.user, Permission.MANAGE_TENANT_SETTINGS):
             raise PermissionDeniedException("requires the manage_tenant_settings permission")
         tenant = await service.update_tenant(session, tenant, data, if_match=_if_match(if_match))
-        return Response(service.tenant_out(tenant), headers={"ETag": _etag(tenant.version)})
+        return _with_etag(tenant)
 
     @post(
         "/{tenant_id:uuid}/suspend",
@@ -104,8 +117,7 @@ class TenantController(Controller):
     async def suspend(
         self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
     ) -> schemas.TenantOut:
-        tenant = await service.get_tenant(session, tenant_id, request.user)
-        return service.tenant_out(await service.change_tenant_status(session, tenant, "suspend"))
+        return await _change_status(request.user, session, tenant_id, "suspend")
 
     @post(
         "/{tenant_id:uuid}/reactivate",
@@ -116,8 +128,7 @@ class TenantController(Controller):
     async def reactivate(
         self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
     ) -> schemas.TenantOut:
-        tenant = await service.get_tenant(session, tenant_id, request.user)
-        return service.tenant_out(await service.change_tenant_status(session, tenant, "reactivate"))
+        return await _change_status(request.user, session, tenant_id, "reactivate")
 
     @delete(
         "/{tenant_id:uuid}",
@@ -128,16 +139,14 @@ class TenantController(Controller):
     async def delete_tenant(
         self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
     ) -> schemas.TenantOut:
-        tenant = await service.get_tenant(session, tenant_id, request.user)
-        return service.tenant_out(await service.change_tenant_status(session, tenant, "delete"))
+        return await _change_status(request.user, session, tenant_id, "delete")
 
 
-class TenantUserController(Controller):
+class TenantUserController(_WithSession):
     """The acting tenant's users (tenant admins, supervisors, report viewers)."""
 
     path = f"{API_PREFIX}/users"
     tags = ["users"]
-    dependencies = {"session": Provide(provide_db_session)}
 
     @get("/", guards=[requires(Permission.VIEW_USERS)], summary="List the tenant's users")
     async def list_users(
@@ -169,12 +178,11 @@ class TenantUserController(Controller):
         await service.remove_tenant_user(session, user_id)
 
 
-class TenantAgentController(Controller):
+class TenantAgentController(_WithSession):
     """Agents assigned to the acting tenant, as the tenant sees them."""
 
     path = f"{API_PREFIX}/agents"
     tags = ["agents"]
-    dependencies = {"session": Provide(provide_db_session)}
 
     @get("/", guards=[requires(Permission.VIEW_AGENTS)], summary="List agents working for the tenant")
     async def list_agents(
@@ -191,10 +199,9 @@ class TenantAgentController(Controller):
         return await service.get_tenant_agent(session, assignment_id)
 
 
-class AuditLogController(Controller):
+class AuditLogController(_WithSession):
     path = f"{API_PREFIX}/audit-log"
     tags = ["audit"]
-    dependencies = {"session": Provide(provide_db_session)}
 
     @get("/", guards=[requires(Permission.VIEW_AUDIT_LOG)], summary="The acting tenant's audit log")
     async def list_entries(
@@ -203,12 +210,11 @@ class AuditLogController(Controller):
         return await service.list_tenant_audit(session, cursor=cursor, limit=limit, action=action)
 
 
-class OperatorController(Controller):
+class OperatorController(_WithSession):
     """The operator's own resources: staff, the shared agent pool, the audit log across tenants."""
 
     path = f"{API_PREFIX}/operator"
     tags = ["operator"]
-    dependencies = {"session": Provide(provide_db_session)}
 
     @get("/staff", guards=[requires(Permission.MANAGE_OPERATOR_STAFF)], summary="List operator staff")
     async def list_staff(
@@ -288,12 +294,11 @@ class SessionController(Controller):
         sessions.end_session(request)
 
 
-class ApiClientController(Controller):
+class ApiClientController(_WithSession):
     """The acting tenant's OAuth2 clients (its CRM and other programs). Secrets are shown once."""
 
     path = f"{API_PREFIX}/api-clients"
     tags = ["api clients"]
-    dependencies = {"session": Provide(provide_db_session)}
     guards = [requires(Permission.MANAGE_API_CLIENTS)]
 
     @staticmethod
@@ -341,13 +346,12 @@ class ApiClientController(Controller):
         return await service.revoke_api_client(session, api_client_id)
 
 
-class SsoConnectionController(Controller):
+class SsoConnectionController(_WithSession):
     """The acting tenant's OIDC single sign-on connection (one per tenant)."""
 
     path = f"{API_PREFIX}/sso"
     tags = ["sso"]
     guards = [requires(Permission.MANAGE_SSO)]
-    dependencies = {"session": Provide(provide_db_session)}
 
     @get("/", summary="The tenant's SSO connection (the client secret is never returned)")
     async def get_connection(self, session: AsyncSession) -> schemas.SsoConnectionOut:

@@ -354,49 +354,50 @@ _OAUTH_ERRORS = {
 }
 
 
-@post(
+def _client_endpoint(
+    path: str,
+    *,
+    summary: str,
+    description: str,
+    fields: dict[str, Schema | Reference],
+    required: list[str],
+    answer: ResponseSpec,
+) -> post:
+    """An endpoint a client authenticates to with its secret: a form body, answers and errors in the RFC 6749 format."""
+    return post(
+        path,
+        opt={"csrf_exempt": True},
+        status_code=200,
+        tags=["oauth2"],
+        summary=summary,
+        description=description,
+        operation_class=_form_body({**fields, **_CLIENT_FIELDS}, required),
+        responses={200: answer, **_OAUTH_ERRORS},
+    )
+
+
+@_client_endpoint(
     TOKEN_PATH,
-    opt={"csrf_exempt": True},
-    status_code=200,
-    tags=["oauth2"],
     summary="Get an access token (OAuth2 client credentials)",
     description="RFC 6749 section 4.4. Authenticate with HTTP Basic (client_secret_basic) or with client_id and "
     "client_secret in the form (client_secret_post). `scope` is a space-separated subset of the client's scopes; "
     "without it the token carries all of them. Errors use the RFC 6749 format, not problem details.",
-    operation_class=_form_body(
-        {
-            "grant_type": Schema(type=OpenAPIType.STRING, const="client_credentials"),
-            "scope": _STRING,
-            **_CLIENT_FIELDS,
-        },
-        ["grant_type"],
-    ),
-    responses={
-        200: ResponseSpec(schemas.AccessTokenOut, description="a JWT access token", generate_examples=False),
-        **_OAUTH_ERRORS,
-    },
+    fields={"grant_type": Schema(type=OpenAPIType.STRING, const="client_credentials"), "scope": _STRING},
+    required=["grant_type"],
+    answer=ResponseSpec(schemas.AccessTokenOut, description="a JWT access token", generate_examples=False),
 )
 async def token_endpoint(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _run(request, authorization_server.token_response)
 
 
-@post(
+@_client_endpoint(
     REVOCATION_PATH,
-    opt={"csrf_exempt": True},
-    status_code=200,
-    tags=["oauth2"],
     summary="Revoke an access token (RFC 7009)",
     description="The client that holds the token revokes it; it stops working at once. An unknown or expired "
     "token is answered 200 too, as RFC 7009 requires.",
-    operation_class=_form_body(
-        {
-            "token": _STRING,
-            "token_type_hint": Schema(type=OpenAPIType.STRING, enum=["access_token"]),
-            **_CLIENT_FIELDS,
-        },
-        ["token"],
-    ),
-    responses={200: ResponseSpec(None, description="revoked (or nothing to revoke)"), **_OAUTH_ERRORS},
+    fields={"token": _STRING, "token_type_hint": Schema(type=OpenAPIType.STRING, enum=["access_token"])},
+    required=["token"],
+    answer=ResponseSpec(None, description="revoked (or nothing to revoke)"),
 )
 async def revocation_endpoint(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _run(request, authorization_server.revocation_response)

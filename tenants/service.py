@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 import zoneinfo
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -57,6 +57,15 @@ from tenants.models import (
 from tenants.permissions import KNOWN_SCOPES
 
 TENANT_ERASURE_TOPIC = "tenant.erasure_requested"
+
+_OutT = TypeVar("_OutT", bound=msgspec.Struct)
+
+
+def _out(struct_type: type[_OutT], row: object, **computed: Any) -> _OutT:
+    """The response struct from the row's attributes of the same names; ``computed`` gives the fields it lacks."""
+    if computed:
+        row = {name: getattr(row, name) for name in struct_type.__struct_fields__ if name not in computed} | computed
+    return msgspec.convert(row, struct_type, from_attributes=True)
 
 
 # --- audit ---------------------------------------------------------------------------------------
@@ -128,19 +137,7 @@ def _check_business_hours(hours: Mapping[schemas.Weekday, list[tuple[str, str]]]
 
 
 def tenant_out(tenant: Tenant) -> schemas.TenantOut:
-    return schemas.TenantOut(
-        id=tenant.id,
-        slug=tenant.slug,
-        name=tenant.name,
-        status=tenant.status,
-        timezone=tenant.timezone,
-        locale=tenant.locale,
-        business_hours=tenant.business_hours,
-        holidays=tenant.holidays,
-        version=tenant.version,
-        created_at=tenant.created_at,
-        updated_at=tenant.updated_at,
-    )
+    return _out(schemas.TenantOut, tenant)
 
 
 async def the_operator(session: AsyncSession) -> Operator:
@@ -314,14 +311,7 @@ async def create_tenant_user(session: AsyncSession, data: schemas.TenantUserCrea
 
 
 def _tenant_user_out(user: User, membership: TenantMembership) -> schemas.TenantUserOut:
-    return schemas.TenantUserOut(
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=membership.role,
-        is_active=user.is_active,
-        created_at=membership.created_at,
-    )
+    return _out(schemas.TenantUserOut, user, role=membership.role, created_at=membership.created_at)
 
 
 async def list_tenant_users(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.TenantUserOut]:
@@ -403,14 +393,7 @@ async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[tupl
 
 
 def _staff_out(user: User) -> schemas.StaffOut:
-    return schemas.StaffOut(
-        id=user.id,
-        email=user.email,
-        display_name=user.display_name,
-        role=user.platform_role or "",
-        is_active=user.is_active,
-        created_at=user.created_at,
-    )
+    return _out(schemas.StaffOut, user, role=user.platform_role or "")
 
 
 async def create_staff(session: AsyncSession, data: schemas.StaffCreate) -> schemas.StaffOut:
@@ -471,12 +454,11 @@ async def create_agent(session: AsyncSession, data: schemas.AgentCreate) -> sche
 
 
 def _agent_out(agent: Agent, user: User, assignments: Sequence[tuple[uuid.UUID, str]]) -> schemas.AgentOut:
-    return schemas.AgentOut(
-        id=agent.id,
+    return _out(
+        schemas.AgentOut,
+        agent,
         email=user.email,
         display_name=user.display_name,
-        employee_code=agent.employee_code,
-        site=agent.site,
         is_active=agent.is_active and user.is_active,
         assignments=[schemas.AssignmentOut(tenant_id=t, alias=a) for t, a in assignments],
     )
@@ -548,12 +530,7 @@ async def unassign_agent(session: AsyncSession, agent_id: uuid.UUID, tenant_id: 
 
 
 def _tenant_agent_out(assignment: AgentAssignment) -> schemas.TenantAgentOut:
-    return schemas.TenantAgentOut(
-        id=assignment.id,
-        agent_id=assignment.agent_id,
-        alias=assignment.alias,
-        assigned_at=assignment.created_at,
-    )
+    return _out(schemas.TenantAgentOut, assignment, assigned_at=assignment.created_at)
 
 
 async def list_tenant_agents(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.TenantAgentOut]:
@@ -572,23 +549,6 @@ async def get_tenant_agent(session: AsyncSession, assignment_id: uuid.UUID) -> s
 # --- audit log -----------------------------------------------------------------------------------
 
 
-def _audit_out(entry: AuditEntry) -> schemas.AuditEntryOut:
-    return schemas.AuditEntryOut(
-        id=entry.id,
-        tenant_id=entry.tenant_id,
-        actor_kind=entry.actor_kind,
-        actor_id=entry.actor_id,
-        actor_name=entry.actor_name,
-        action=entry.action,
-        object_type=entry.object_type,
-        object_id=entry.object_id,
-        detail=entry.detail,
-        ip=entry.ip,
-        request_id=entry.request_id,
-        occurred_at=entry.occurred_at,
-    )
-
-
 def _audit_query(action: str | None) -> Any:
     statement = select(AuditEntry)
     if action:
@@ -604,7 +564,7 @@ async def list_tenant_audit(
     statement = _audit_query(action).where(AuditEntry.tenant_id == tenant_id)
     rows = (await session.exec(paginate(statement, col(AuditEntry.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda e: e.id)
-    return Page(items=[_audit_out(e) for e in items], next_cursor=next_cursor)
+    return Page(items=[_out(schemas.AuditEntryOut, e) for e in items], next_cursor=next_cursor)
 
 
 async def list_all_audit(
@@ -620,7 +580,7 @@ async def list_all_audit(
             statement = statement.where(AuditEntry.tenant_id == tenant_id)
         rows = (await session.exec(paginate(statement, col(AuditEntry.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda e: e.id)
-    return Page(items=[_audit_out(e) for e in items], next_cursor=next_cursor)
+    return Page(items=[_out(schemas.AuditEntryOut, e) for e in items], next_cursor=next_cursor)
 
 
 # --- names for pickers (web UI) ------------------------------------------------------------------
@@ -664,21 +624,6 @@ async def assignments_of(session: AsyncSession, user_id: uuid.UUID) -> list[tupl
 API_CLIENT_USE_RESOLUTION = dt.timedelta(minutes=1)
 
 
-def api_client_out(client: ApiClient) -> schemas.ApiClientOut:
-    return schemas.ApiClientOut(
-        id=client.id,
-        name=client.name,
-        client_id=client.client_id,
-        scopes=list(client.scopes),
-        status=client.status,
-        created_at=client.created_at,
-        rotated_at=client.rotated_at,
-        revoked_at=client.revoked_at,
-        last_used_at=client.last_used_at,
-        previous_secret_expires_at=client.previous_secret_expires_at,
-    )
-
-
 def _check_scopes(scopes: Sequence[str]) -> list[str]:
     unknown = sorted(set(scopes) - KNOWN_SCOPES)
     if unknown:
@@ -710,13 +655,13 @@ async def create_api_client(session: AsyncSession, data: schemas.ApiClientCreate
         object_id=client.id,
         detail={"name": client.name, "client_id": client.client_id, "scopes": scopes},
     )
-    return api_client_out(client), secret
+    return _out(schemas.ApiClientOut, client), secret
 
 
 async def list_api_clients(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.ApiClientOut]:
     rows = (await session.exec(paginate(select(ApiClient), col(ApiClient.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda c: c.id)
-    return Page(items=[api_client_out(c) for c in items], next_cursor=next_cursor)
+    return Page(items=[_out(schemas.ApiClientOut, c) for c in items], next_cursor=next_cursor)
 
 
 async def _api_client(session: AsyncSession, api_client_id: uuid.UUID) -> ApiClient:
@@ -727,7 +672,7 @@ async def _api_client(session: AsyncSession, api_client_id: uuid.UUID) -> ApiCli
 
 
 async def get_api_client(session: AsyncSession, api_client_id: uuid.UUID) -> schemas.ApiClientOut:
-    return api_client_out(await _api_client(session, api_client_id))
+    return _out(schemas.ApiClientOut, await _api_client(session, api_client_id))
 
 
 async def rotate_api_client_secret(
@@ -754,20 +699,20 @@ async def rotate_api_client_secret(
         object_id=client.id,
         detail={"overlap_seconds": overlap_seconds},
     )
-    return api_client_out(client), secret
+    return _out(schemas.ApiClientOut, client), secret
 
 
 async def revoke_api_client(session: AsyncSession, api_client_id: uuid.UUID) -> schemas.ApiClientOut:
     """Stops the client for good: no new tokens, and its issued tokens fail from the next request."""
     client = await _api_client(session, api_client_id)
     if client.status == ApiClientStatus.REVOKED:
-        return api_client_out(client)
+        return _out(schemas.ApiClientOut, client)
     client.status = ApiClientStatus.REVOKED
     client.revoked_at = utcnow()
     client.previous_secret_hash = None
     client.previous_secret_expires_at = None
     await audit(session, "api_client.revoked", object_type="api_client", object_id=client.id)
-    return api_client_out(client)
+    return _out(schemas.ApiClientOut, client)
 
 
 async def api_client_for_authentication(session: AsyncSession, client_id: str) -> ApiClient | None:
@@ -823,16 +768,8 @@ async def _sso_connection(session: AsyncSession) -> SsoConnection | None:
 async def _sso_out(session: AsyncSession, connection: SsoConnection) -> schemas.SsoConnectionOut:
     tenant = await session.get(Tenant, connection.tenant_id)
     assert tenant is not None
-    return schemas.SsoConnectionOut(
-        id=connection.id,
-        issuer=connection.issuer,
-        client_id=connection.client_id,
-        allowed_email_domains=list(connection.allowed_email_domains),
-        provision_role=connection.provision_role,
-        enabled=connection.enabled,
-        created_at=connection.created_at,
-        redirect_uri=oidc.callback_url(),
-        login_url=oidc.start_url(tenant.slug),
+    return _out(
+        schemas.SsoConnectionOut, connection, redirect_uri=oidc.callback_url(), login_url=oidc.start_url(tenant.slug)
     )
 
 

@@ -8,10 +8,10 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.http import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.core.tenancy import Principal
-from frontend.forms import Form, refused, submit, text_fields, validate
-from frontend.web import flash, redirect, render
+from frontend.forms import Form, refused, text_fields, validate_and_submit
+from frontend.listing import ListWithForm, Window
+from frontend.web import flash, redirect
 from tenants import schemas, service
 from tenants.auth import requires
 from tenants.permissions import SCOPES, Permission
@@ -23,75 +23,62 @@ OVERLAPS = ((0, "stop at once"), (300, "5 minutes"), (3600, "1 hour"), (86400, "
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-class ApiClientPages(Controller):
-    path = "/api-clients"
-    guards = [requires(Permission.MANAGE_API_CLIENTS)]
+CLIENTS = ListWithForm(
+    path="/api-clients",
+    template="api_clients/list.html",
+    lister=service.list_api_clients,
+    blank=lambda: Form(values={"scopes": []}),
+    context={"scope_choices": SCOPE_CHOICES, "overlaps": OVERLAPS, "secret": None},
+)
 
-    async def _page(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        *,
-        cursor: str | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        form: Form | None = None,
-        secret: tuple[schemas.ApiClientOut, str, str] | None = None,
-        code: int = 200,
-    ) -> Response[Any]:
-        page = await service.list_api_clients(session, cursor=cursor, limit=limit)
-        return render(
-            request,
-            "api_clients/list.html",
-            status=code,
-            headers=NO_STORE if secret else None,
-            page=page,
-            form=form or Form(values={"scopes": []}),
-            scope_choices=SCOPE_CHOICES,
-            overlaps=OVERLAPS,
-            secret=secret,
-        )
+
+async def _show_secret(
+    request: Request[Principal, Any, Any],
+    session: AsyncSession,
+    client: schemas.ApiClientOut,
+    secret: str,
+    what: str,
+    code: int = 200,
+) -> Response[Any]:
+    """The list with a client's new secret above it, shown this once."""
+    return await CLIENTS.render(request, session, code=code, headers=NO_STORE, secret=(client, secret, what))
+
+
+class ApiClientPages(Controller):
+    path = CLIENTS.path
+    guards = [requires(Permission.MANAGE_API_CLIENTS)]
 
     @get("/")
     async def list_clients(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_PAGE_SIZE,
+        self, request: Request[Principal, Any, Any], session: AsyncSession, window: Window
     ) -> Response[Any]:
-        return await self._page(request, session, cursor=cursor, limit=limit)
+        return await CLIENTS.render(request, session, window)
 
     @post("/")
     async def create(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
         form = await request.form()
         values: dict[str, Any] = {**text_fields(form, ("name",)), "scopes": [str(s) for s in form.getall("scopes", [])]}
-        data, errors = validate(schemas.ApiClientCreate, values)
-        created = None
-        if data is not None:
-            created, errors = await submit(session, lambda: service.create_api_client(session, data))
+        created, errors = await validate_and_submit(
+            session, schemas.ApiClientCreate, values, lambda data: service.create_api_client(session, data)
+        )
         if created is None:
-            return await self._page(request, session, form=Form(values=values, errors=errors), code=422)
-        client, secret = created
-        return await self._page(request, session, secret=(client, secret, "created"), code=201)
+            return await CLIENTS.refused(request, session, values, errors)
+        return await _show_secret(request, session, *created, "created", code=201)
 
     @post("/{api_client_id:uuid}/rotate")
     async def rotate(
         self, request: Request[Principal, Any, Any], session: AsyncSession, api_client_id: uuid.UUID
     ) -> Response[Any]:
         await service.get_api_client(session, api_client_id)  # someone else's client: 404 before validation
-        values = text_fields(await request.form(), ("overlap_seconds",))
-        data, errors = validate(schemas.RotateSecret, values)
-        rotated = None
-        if data is not None:
-            overlap = data.overlap_seconds
-            rotated, errors = await submit(
-                session,
-                lambda: service.rotate_api_client_secret(session, api_client_id, overlap_seconds=overlap),
-            )
+        rotated, errors = await validate_and_submit(
+            session,
+            schemas.RotateSecret,
+            text_fields(await request.form(), ("overlap_seconds",)),
+            lambda data: service.rotate_api_client_secret(session, api_client_id, overlap_seconds=data.overlap_seconds),
+        )
         if rotated is None:
             raise refused(errors)
-        client, secret = rotated
-        return await self._page(request, session, secret=(client, secret, "rotated"))
+        return await _show_secret(request, session, *rotated, "rotated")
 
     @post("/{api_client_id:uuid}/revoke")
     async def revoke(
@@ -99,4 +86,4 @@ class ApiClientPages(Controller):
     ) -> Response[Any]:
         client = await service.revoke_api_client(session, api_client_id)
         flash(request, f"{client.name} is revoked: it gets no new tokens and its tokens stop working.")
-        return redirect(request, "/api-clients")
+        return redirect(request, CLIENTS.path)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.http import DEFAULT_PAGE_SIZE, Cursor, Limit
+from app.core.pagination import Page
 from app.core.tenancy import Principal
-from frontend.forms import Form, refused, submit, text_fields, validate
+from frontend.forms import Form, refused, text_fields, validate_and_submit
 from frontend.layout import OPERATOR_ROLE_CHOICES, TENANT_ROLE_CHOICES, layout_of
+from frontend.listing import ListWithForm, Window, form_again
 from frontend.web import flash, fragment, is_htmx, redirect, render
 from tenants import schemas, service
 from tenants.auth import requires
@@ -21,6 +24,67 @@ HINTS = {
     "email": "an email address such as name@example.com",
     "employee_code": "letters, digits and dashes (up to 32)",
 }
+PERSON_FIELDS = ("email", "display_name", "role", "password")
+
+S = TypeVar("S", bound=msgspec.Struct)
+T = TypeVar("T")
+
+
+async def _add_person(
+    request: Request[Principal, Any, Any],
+    session: AsyncSession,
+    listing: ListWithForm,
+    fields: tuple[str, ...],
+    struct: type[S],
+    create: Callable[[S], Awaitable[T]],
+    added: Callable[[T], str],
+) -> Response[Any]:
+    """The side form of a list of people: back to the list with a message, or the form again with its errors."""
+    values = text_fields(await request.form(), fields)
+    person, errors = await validate_and_submit(session, struct, values, create, hints=HINTS)
+    if person is None:
+        return await listing.refused(request, session, values, errors)
+    flash(request, added(person))
+    return redirect(request, listing.path)
+
+
+async def _agent_pool(_: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.AgentOut]:
+    # The pool is read across tenants in its own audited transaction, not the request's.
+    return await service.list_agents(cursor=cursor, limit=limit)
+
+
+async def _pool_context(
+    request: Request[Any, Any, Any], session: AsyncSession, page: Page[schemas.AgentOut]
+) -> dict[str, Any]:
+    assigned = [a.tenant_id for agent in page.items for a in agent.assignments]
+    return {
+        "tenant_names": await service.tenant_names(session, assigned),
+        "tenant_choices": [(t.id, t.name) for t in layout_of(request.scope).switcher],
+    }
+
+
+USERS = ListWithForm(
+    path="/users",
+    template="users/list.html",
+    lister=service.list_tenant_users,
+    blank=lambda: Form(values={"role": "supervisor"}),
+    context={"roles": TENANT_ROLE_CHOICES},
+)
+STAFF = ListWithForm(
+    path="/operator/staff",
+    template="staff/list.html",
+    lister=service.list_staff,
+    blank=lambda: Form(values={"role": "ops_manager"}),
+    context={"roles": OPERATOR_ROLE_CHOICES},
+)
+POOL = ListWithForm(
+    path="/operator/agents",
+    template="agents/pool.html",
+    lister=_agent_pool,
+    # ``assign``: the agent whose assignment form was refused, with that form.
+    context={"assign": None, "blank": Form()},
+    page_context=_pool_context,
+)
 
 
 class UserPages(Controller):
@@ -28,65 +92,42 @@ class UserPages(Controller):
 
     path = "/users"
 
-    async def _page(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        *,
-        cursor: str | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        form: Form | None = None,
-        code: int = 200,
-    ) -> Response[Any]:
-        page = await service.list_tenant_users(session, cursor=cursor, limit=limit)
-        return render(
-            request,
-            "users/list.html",
-            status=code,
-            page=page,
-            roles=TENANT_ROLE_CHOICES,
-            form=form or Form(values={"role": "supervisor"}),
-        )
-
     @get("/", guards=[requires(Permission.VIEW_USERS)])
     async def list_users(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_PAGE_SIZE,
+        self, request: Request[Principal, Any, Any], session: AsyncSession, window: Window
     ) -> Response[Any]:
-        return await self._page(request, session, cursor=cursor, limit=limit)
+        return await USERS.render(request, session, window)
 
     @post("/", guards=[requires(Permission.MANAGE_USERS)])
     async def add_user(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
-        values = text_fields(await request.form(), ("email", "display_name", "role", "password"))
-        data, errors = validate(schemas.TenantUserCreate, values, hints=HINTS)
-        user = None
-        if data is not None:
-            user, errors = await submit(session, lambda: service.create_tenant_user(session, data))
-        if user is None:
-            values.pop("password")
-            return await self._page(request, session, form=Form(values=values, errors=errors), code=422)
-        flash(request, f"{user.display_name} ({user.email}) added.")
-        return redirect(request, "/users")
+        return await _add_person(
+            request,
+            session,
+            USERS,
+            PERSON_FIELDS,
+            schemas.TenantUserCreate,
+            lambda data: service.create_tenant_user(session, data),
+            lambda user: f"{user.display_name} ({user.email}) added.",
+        )
 
     @post("/{user_id:uuid}/role", guards=[requires(Permission.MANAGE_USERS)])
     async def change_role(
         self, request: Request[Principal, Any, Any], session: AsyncSession, user_id: uuid.UUID
     ) -> Response[Any]:
         await service.get_tenant_user(session, user_id)  # someone else's user: 404 before any validation
-        values = text_fields(await request.form(), ("role",))
-        data, errors = validate(schemas.TenantUserUpdate, values, require=("role",))
-        user = None
-        if data is not None:
-            user, errors = await submit(session, lambda: service.update_tenant_user(session, user_id, data))
+        user, errors = await validate_and_submit(
+            session,
+            schemas.TenantUserUpdate,
+            text_fields(await request.form(), ("role",)),
+            lambda data: service.update_tenant_user(session, user_id, data),
+            require=("role",),
+        )
         if user is None:
             raise refused(errors)
         if is_htmx(request):
             return fragment(request, "users/_row.html", user=user, roles=TENANT_ROLE_CHOICES, saved=True)
         flash(request, f"{user.display_name} is now {dict(TENANT_ROLE_CHOICES)[user.role]}.")
-        return redirect(request, "/users")
+        return redirect(request, USERS.path)
 
     @post("/{user_id:uuid}/remove", guards=[requires(Permission.MANAGE_USERS)])
     async def remove(
@@ -99,55 +140,30 @@ class UserPages(Controller):
             # The row disappears (empty swap); the message goes to the alert area.
             return fragment(request, "partials/removed.html", message=message)
         flash(request, message)
-        return redirect(request, "/users")
+        return redirect(request, USERS.path)
 
 
 class StaffPages(Controller):
     path = "/operator/staff"
     guards = [requires(Permission.MANAGE_OPERATOR_STAFF)]
 
-    async def _page(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        *,
-        cursor: str | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        form: Form | None = None,
-        code: int = 200,
-    ) -> Response[Any]:
-        page = await service.list_staff(session, cursor=cursor, limit=limit)
-        return render(
-            request,
-            "staff/list.html",
-            status=code,
-            page=page,
-            roles=OPERATOR_ROLE_CHOICES,
-            form=form or Form(values={"role": "ops_manager"}),
-        )
-
     @get("/")
     async def list_staff(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_PAGE_SIZE,
+        self, request: Request[Principal, Any, Any], session: AsyncSession, window: Window
     ) -> Response[Any]:
-        return await self._page(request, session, cursor=cursor, limit=limit)
+        return await STAFF.render(request, session, window)
 
     @post("/")
     async def add_staff(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
-        values = text_fields(await request.form(), ("email", "display_name", "role", "password"))
-        data, errors = validate(schemas.StaffCreate, values, hints=HINTS)
-        staff = None
-        if data is not None:
-            staff, errors = await submit(session, lambda: service.create_staff(session, data))
-        if staff is None:
-            values.pop("password")
-            return await self._page(request, session, form=Form(values=values, errors=errors), code=422)
-        flash(request, f"{staff.display_name} ({staff.email}) added to operator staff.")
-        return redirect(request, "/operator/staff")
+        return await _add_person(
+            request,
+            session,
+            STAFF,
+            PERSON_FIELDS,
+            schemas.StaffCreate,
+            lambda data: service.create_staff(session, data),
+            lambda staff: f"{staff.display_name} ({staff.email}) added to operator staff.",
+        )
 
 
 class AgentPoolPages(Controller):
@@ -156,69 +172,35 @@ class AgentPoolPages(Controller):
     path = "/operator/agents"
     guards = [requires(Permission.MANAGE_AGENTS)]
 
-    async def _page(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        *,
-        cursor: str | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        form: Form | None = None,
-        assign: tuple[uuid.UUID, Form] | None = None,
-        code: int = 200,
-    ) -> Response[Any]:
-        page = await service.list_agents(cursor=cursor, limit=limit)
-        assigned = [a.tenant_id for agent in page.items for a in agent.assignments]
-        names = await service.tenant_names(session, assigned)
-        return render(
-            request,
-            "agents/pool.html",
-            status=code,
-            page=page,
-            tenant_names=names,
-            tenant_choices=[(t.id, t.name) for t in layout_of(request.scope).switcher],
-            form=form or Form(),
-            assign=assign,
-            blank=Form(),
-        )
-
     @get("/")
-    async def pool(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_PAGE_SIZE,
-    ) -> Response[Any]:
-        return await self._page(request, session, cursor=cursor, limit=limit)
+    async def pool(self, request: Request[Principal, Any, Any], session: AsyncSession, window: Window) -> Response[Any]:
+        return await POOL.render(request, session, window)
 
     @post("/")
     async def add_agent(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
-        values = text_fields(await request.form(), ("email", "display_name", "employee_code", "site", "password"))
-        data, errors = validate(schemas.AgentCreate, values, hints=HINTS)
-        agent = None
-        if data is not None:
-            agent, errors = await submit(session, lambda: service.create_agent(session, data))
-        if agent is None:
-            values.pop("password")
-            return await self._page(request, session, form=Form(values=values, errors=errors), code=422)
-        flash(request, f"Agent {agent.display_name} ({agent.employee_code}) added to the pool.")
-        return redirect(request, "/operator/agents")
+        return await _add_person(
+            request,
+            session,
+            POOL,
+            ("email", "display_name", "employee_code", "site", "password"),
+            schemas.AgentCreate,
+            lambda data: service.create_agent(session, data),
+            lambda agent: f"Agent {agent.display_name} ({agent.employee_code}) added to the pool.",
+        )
 
     @post("/{agent_id:uuid}/assignments")
     async def assign(
         self, request: Request[Principal, Any, Any], session: AsyncSession, agent_id: uuid.UUID
     ) -> Response[Any]:
         values = text_fields(await request.form(), ("tenant_id", "alias"))
-        data, errors = validate(schemas.AgentAssign, values)
-        assignment = None
-        if data is not None:
-            assignment, errors = await submit(session, lambda: service.assign_agent(session, agent_id, data))
+        assignment, errors = await validate_and_submit(
+            session, schemas.AgentAssign, values, lambda data: service.assign_agent(session, agent_id, data)
+        )
         if assignment is None:
-            return await self._page(request, session, assign=(agent_id, Form(values=values, errors=errors)), code=422)
+            return await POOL.render(request, session, assign=(agent_id, form_again(values, errors)), code=422)
         names = await service.tenant_names(session, [assignment.tenant_id])
         flash(request, f"Assigned to {names.get(assignment.tenant_id, 'the tenant')} as {assignment.alias}.")
-        return redirect(request, "/operator/agents")
+        return redirect(request, POOL.path)
 
     @post("/{agent_id:uuid}/assignments/{tenant_id:uuid}/remove")
     async def unassign(
@@ -227,16 +209,11 @@ class AgentPoolPages(Controller):
         await service.unassign_agent(session, agent_id, tenant_id)
         names = await service.tenant_names(session, [tenant_id])
         flash(request, f"Taken off {names.get(tenant_id, 'the tenant')}.")
-        return redirect(request, "/operator/agents")
+        return redirect(request, POOL.path)
 
 
 @get("/agents", guards=[requires(Permission.VIEW_AGENTS)])
-async def tenant_agents(
-    request: Request[Principal, Any, Any],
-    session: AsyncSession,
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-) -> Response[Any]:
+async def tenant_agents(request: Request[Principal, Any, Any], session: AsyncSession, window: Window) -> Response[Any]:
     """The agents working for the acting tenant, as the tenant knows them: by alias."""
-    page = await service.list_tenant_agents(session, cursor=cursor, limit=limit)
+    page = await service.list_tenant_agents(session, cursor=window.cursor, limit=window.limit)
     return render(request, "agents/tenant.html", page=page)

@@ -9,8 +9,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import NotFoundError
 from app.core.tenancy import Principal
-from frontend.forms import Form, parse_list, submit, text_fields, validate
+from frontend.forms import Form, parse_list, text_fields, validate_and_submit
 from frontend.layout import TENANT_ROLE_CHOICES, layout_of
+from frontend.listing import form_again
 from frontend.web import flash, redirect, render
 from tenants import oidc, schemas, service
 from tenants.auth import requires
@@ -69,17 +70,16 @@ class SsoPages(Controller):
             raw=("client_secret",),
         )
         values["enabled"] = form.get("enabled") == "on"
-        data, errors = validate(
+        saved, errors = await validate_and_submit(
+            session,
             schemas.SsoConnectionIn,
             {**values, "allowed_email_domains": parse_list(values["allowed_email_domains"])},
+            lambda data: service.put_sso_connection(session, data),
             hints=HINTS,
         )
-        saved = None
-        if data is not None:
-            saved, errors = await submit(session, lambda: service.put_sso_connection(session, data))
         if saved is None:
-            values.pop("client_secret")
-            return await self._page(request, session, form=Form(values=values, errors=errors), code=422)
+            form_shown = form_again(values, errors, secrets=("client_secret",))
+            return await self._page(request, session, form=form_shown, code=422)
         _, created = saved
         flash(request, "SSO connection created." if created else "SSO connection saved.")
         return redirect(request, "/sso")

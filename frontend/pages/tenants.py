@@ -11,7 +11,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import PermissionDeniedException
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.http import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.core.tenancy import Principal
 from frontend.forms import (
     FORM,
@@ -24,7 +23,9 @@ from frontend.forms import (
     submit,
     text_fields,
     validate,
+    validate_and_submit,
 )
+from frontend.listing import ListWithForm, Window
 from frontend.web import acting_tenant, flash, redirect, render
 from tenants import schemas, service, sessions
 from tenants.auth import authenticated, requires
@@ -34,15 +35,15 @@ from tenants.permissions import Permission, allowed
 STATUSES = (TenantStatus.ACTIVE, TenantStatus.SUSPENDED, TenantStatus.DELETING)
 SETTINGS_FIELDS = ("name", "timezone", "locale", "holidays", "version", *(f"hours_{day}" for day, _ in WEEKDAYS))
 HOLIDAYS_HINT = "dates as YYYY-MM-DD, e.g. 2026-12-25"
+STATUS_CHANGED = {
+    "suspend": "{name} is suspended: its people and programs cannot sign in.",
+    "reactivate": "{name} is active again.",
+}
 
 
 @functools.cache
 def timezones() -> list[str]:
     return sorted(zoneinfo.available_timezones())
-
-
-def _create_form(values: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> Form:
-    return Form(values=values or {"timezone": "UTC", "locale": "en-US"}, errors=errors or {})
 
 
 def settings_form(tenant: schemas.TenantOut) -> Form:
@@ -90,52 +91,34 @@ def _may_edit_settings(principal: Principal) -> bool:
     return allowed(principal, Permission.MANAGE_TENANT_SETTINGS)
 
 
-class TenantPages(Controller):
-    path = "/tenants"
+TENANTS = ListWithForm(
+    path="/tenants",
+    template="tenants/list.html",
+    lister=service.list_tenants,
+    blank=lambda: Form(values={"timezone": "UTC", "locale": "en-US"}),
+    context={"filter_status": "", "statuses": STATUSES, "timezones": timezones()},
+)
 
-    async def _list(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        *,
-        cursor: str | None = None,
-        limit: int = DEFAULT_PAGE_SIZE,
-        status: str | None = None,
-        form: Form | None = None,
-        code: int = 200,
-    ) -> Response[Any]:
-        page = await service.list_tenants(session, cursor=cursor, limit=limit, status=status or None)
-        return render(
-            request,
-            "tenants/list.html",
-            status=code,
-            page=page,
-            filter_status=status or "",
-            statuses=STATUSES,
-            form=form or _create_form(),
-            timezones=timezones(),
-        )
+
+class TenantPages(Controller):
+    path = TENANTS.path
 
     @get("/", guards=[requires(Permission.VIEW_TENANTS)])
     async def list_tenants(
-        self,
-        request: Request[Principal, Any, Any],
-        session: AsyncSession,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_PAGE_SIZE,
-        status: str | None = None,
+        self, request: Request[Principal, Any, Any], session: AsyncSession, window: Window, status: str | None = None
     ) -> Response[Any]:
-        return await self._list(request, session, cursor=cursor, limit=limit, status=status)
+        return await TENANTS.render(
+            request, session, window, filters={"status": status or None}, filter_status=status or ""
+        )
 
     @post("/", guards=[requires(Permission.MANAGE_TENANTS)])
     async def create_tenant(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
         values = text_fields(await request.form(), ("slug", "name", "timezone", "locale"))
-        data, errors = validate(schemas.TenantCreate, values)
-        tenant = None
-        if data is not None:
-            tenant, errors = await submit(session, lambda: service.create_tenant(session, data))
+        tenant, errors = await validate_and_submit(
+            session, schemas.TenantCreate, values, lambda data: service.create_tenant(session, data)
+        )
         if tenant is None:
-            return await self._list(request, session, form=_create_form(values, errors), code=422)
+            return await TENANTS.refused(request, session, values, errors)
         flash(request, f"Tenant {tenant.name} created.")
         return redirect(request, f"/tenants/{tenant.id}")
 
@@ -190,21 +173,25 @@ class TenantPages(Controller):
             flash(request, errors.get(FORM) or next(iter(errors.values())), "error")
         return changed
 
+    async def _change_status(
+        self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID, transition: str
+    ) -> Response[Any]:
+        """Suspend or reactivate, then back to the tenant's page with what happened."""
+        if tenant := await self._transition(request, session, tenant_id, transition):
+            flash(request, STATUS_CHANGED[transition].format(name=tenant.name))
+        return redirect(request, f"/tenants/{tenant_id}")
+
     @post("/{tenant_id:uuid}/suspend", guards=[requires(Permission.MANAGE_TENANTS)])
     async def suspend(
         self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
     ) -> Response[Any]:
-        if tenant := await self._transition(request, session, tenant_id, "suspend"):
-            flash(request, f"{tenant.name} is suspended: its people and programs cannot sign in.")
-        return redirect(request, f"/tenants/{tenant_id}")
+        return await self._change_status(request, session, tenant_id, "suspend")
 
     @post("/{tenant_id:uuid}/reactivate", guards=[requires(Permission.MANAGE_TENANTS)])
     async def reactivate(
         self, request: Request[Principal, Any, Any], session: AsyncSession, tenant_id: uuid.UUID
     ) -> Response[Any]:
-        if tenant := await self._transition(request, session, tenant_id, "reactivate"):
-            flash(request, f"{tenant.name} is active again.")
-        return redirect(request, f"/tenants/{tenant_id}")
+        return await self._change_status(request, session, tenant_id, "reactivate")
 
     @post("/{tenant_id:uuid}/delete", guards=[requires(Permission.MANAGE_TENANTS)])
     async def delete(
@@ -221,7 +208,7 @@ class TenantPages(Controller):
             # Acting for a tenant being erased would end the session; go back to all tenants instead.
             sessions.switch_tenant(request, None)
         flash(request, f"{tenant.name} is being deleted; its data is erased in the background.")
-        return redirect(request, "/tenants")
+        return redirect(request, TENANTS.path)
 
 
 class SettingsPage(Controller):
