@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.params import HeaderParameter
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import InvalidInputError
-from app.core.http import API_PREFIX, DEFAULT_PAGE_SIZE, Cursor, Limit, provide_db_session
+from app.core.http import (
+    API_PREFIX,
+    DEFAULT_PAGE_SIZE,
+    Cursor,
+    IfMatch,
+    Limit,
+    etag,
+    if_match_version,
+    provide_db_session,
+)
 from app.core.pagination import Page
 from app.core.tenancy import Principal
 from tenants import schemas, service, sessions
@@ -23,22 +30,9 @@ from tenants.auth import SESSION_CSRF, authenticated, requires
 from tenants.models import Tenant
 from tenants.permissions import Permission, allowed
 
-IfMatch = Annotated[
-    str | None, HeaderParameter(name="If-Match", description="the tenant's version, as its ETag gives it")
-]
-
 
 def _with_etag(tenant: Tenant) -> Response[schemas.TenantOut]:
-    return Response(service.tenant_out(tenant), headers={"ETag": f'"{tenant.version}"'})
-
-
-def _if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise InvalidInputError.for_field("If-Match", 'must be an ETag this API issued, e.g. "3"') from None
+    return Response(service.tenant_out(tenant), headers={"ETag": etag(tenant.version)})
 
 
 class _WithSession(Controller):
@@ -105,7 +99,7 @@ class TenantController(_WithSession):
         tenant = await service.get_tenant(session, tenant_id, request.user)
         if not allowed(request.user, Permission.MANAGE_TENANT_SETTINGS):
             raise PermissionDeniedException("requires the manage_tenant_settings permission")
-        tenant = await service.update_tenant(session, tenant, data, if_match=_if_match(if_match))
+        tenant = await service.update_tenant(session, tenant, data, if_match=if_match_version(if_match))
         return _with_etag(tenant)
 
     @post(

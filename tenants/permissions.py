@@ -22,6 +22,11 @@ class Permission(enum.StrEnum):
     MANAGE_SSO = "manage_sso"
     VIEW_AUDIT_LOG = "view_audit_log"
     WORK_CONTACTS = "work_contacts"
+    # Routing configuration of the acting tenant:
+    MANAGE_QUEUES = "manage_queues"
+    VIEW_QUEUES = "view_queues"
+    MANAGE_AGENT_SKILLS = "manage_agent_skills"
+    VIEW_AGENT_SKILLS = "view_agent_skills"
 
 
 _OPERATOR = {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}
@@ -40,6 +45,11 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_SSO: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
     Permission.VIEW_AUDIT_LOG: frozenset({*_OPERATOR, Role.TENANT_ADMIN}),
     Permission.WORK_CONTACTS: frozenset({Role.AGENT}),
+    Permission.MANAGE_QUEUES: frozenset({*_OPERATOR, Role.TENANT_ADMIN}),
+    Permission.VIEW_QUEUES: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    # The operator certifies its own agents; tenants only see what their agents hold.
+    Permission.MANAGE_AGENT_SKILLS: frozenset(_OPERATOR),
+    Permission.VIEW_AGENT_SKILLS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
 }
 
 # Permissions that act on the acting tenant's data: they need a tenant in context.
@@ -52,6 +62,10 @@ TENANT_PERMISSIONS = frozenset(
         Permission.MANAGE_API_CLIENTS,
         Permission.MANAGE_SSO,
         Permission.VIEW_AUDIT_LOG,
+        Permission.MANAGE_QUEUES,
+        Permission.VIEW_QUEUES,
+        Permission.MANAGE_AGENT_SKILLS,
+        Permission.VIEW_AGENT_SKILLS,
     }
 )
 
@@ -60,6 +74,8 @@ TENANT_PERMISSIONS = frozenset(
 SCOPES: dict[Permission, str] = {
     Permission.VIEW_AGENTS: "agents:read",
     Permission.VIEW_AUDIT_LOG: "audit:read",
+    Permission.VIEW_QUEUES: "queues:read",
+    Permission.VIEW_AGENT_SKILLS: "agents:read",
 }
 KNOWN_SCOPES = frozenset(SCOPES.values())
 

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.params import QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import get_database
+from app.core.errors import InvalidInputError
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 API_PREFIX = "/api/v1"
@@ -68,3 +69,22 @@ Cursor = Annotated[
 ]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, description="page size")]
 DEFAULT_PAGE_SIZE = DEFAULT_LIMIT
+
+# Optimistic concurrency: a resource's version travels as its ETag and comes back in If-Match.
+IfMatch = Annotated[
+    str | None, HeaderParameter(name="If-Match", description="the object's version, as its ETag gives it")
+]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_version(value: str | None) -> int | None:
+    """The version an If-Match header names (None: no header, the change is unconditional)."""
+    if value is None:
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise InvalidInputError.for_field("If-Match", 'must be an ETag this API issued, e.g. "3"') from None

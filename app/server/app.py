@@ -25,6 +25,7 @@ from app.core.logging import configure_logging, echo_request_id, request_id_midd
 from app.core.ratelimit import configure_rate_limits
 from app.core.redis import configure_redis
 from app.core.settings import Settings, get_settings
+from app.routing import controllers as routing_controllers
 from app.server.health import MetricsController, healthz, readyz
 from tenants import controllers as tenant_controllers
 from tenants import oauth2, sso
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             readyz,
             MetricsController,
             *tenant_controllers.route_handlers,
+            *routing_controllers.route_handlers,
             *sso.route_handlers,
             *oauth2.route_handlers,
             *frontend.route_handlers(),

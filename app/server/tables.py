@@ -1,4 +1,5 @@
 """Imports every table module so SQLModel.metadata is complete (for Alembic and the catalog tests)."""
 
 from app.core import outbox  # noqa: F401
+from app.routing import models as routing_models  # noqa: F401
 from tenants import models  # noqa: F401

@@ -31,6 +31,9 @@ from app.core.outbox import Event, OutboxEvent
 from app.core.redis import get_redis
 from app.core.settings import get_settings
 from app.core.tenancy import acting_as, system_principal
+from app.routing import schemas as routing_schemas
+from app.routing import service as routing
+from app.routing.models import AgentAttribute, AgentSkill, PhoneNumber, Queue
 from app.server.scheduler import LeaderLock, Scheduler
 from tenants import service
 from tenants.actors import clear_expired_rotation_secrets, erase_tenant
@@ -126,6 +129,26 @@ async def add_api_client(tenant_id: uuid.UUID, name: str) -> None:
             await service.create_api_client(session, ApiClientCreate(name=name, scopes=sorted(KNOWN_SCOPES)[:1]))
 
 
+async def add_routing_config(tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
+    """Two queues (one overflowing to the other), a phone number, and the agent's skill and language."""
+    with acting_as(OPERATOR.acting_for(tenant_id)):
+        async with get_database().session() as session:
+            main = await routing.create_queue(session, routing_schemas.QueueCreate(name="main"))
+            await routing.create_queue(
+                session,
+                routing_schemas.QueueCreate(name="busy", overflow_queue_id=main.id, overflow_after_seconds=60),
+            )
+            await routing.create_phone_number(
+                session, routing_schemas.PhoneNumberCreate(number="+442071838750", queue_id=main.id)
+            )
+            await routing.set_agent_skill(
+                session, routing_schemas.AgentSkillIn(agent_id=agent_id, skill="billing", proficiency=4)
+            )
+            await routing.set_agent_attribute(
+                session, routing_schemas.AgentAttributeIn(agent_id=agent_id, kind="language", value="fr")
+            )
+
+
 def queued_event_ids(redis_broker: dramatiq.Broker) -> list[str]:
     """Event ids of the messages waiting in (or being worked off) the default queue, from Redis itself."""
     stored = redis_broker.client.hvals("dramatiq:default.msgs")  # type: ignore[attr-defined]
@@ -177,6 +200,8 @@ async def test_tenant_erasure_end_to_end_through_a_relay_crash_and_a_killed_work
     kept = await populated_tenant("kept")
     later = await populated_tenant("later")
     agent = await make_agent(doomed, kept)
+    await add_routing_config(doomed, agent.id)
+    await add_routing_config(kept, agent.id)
     admin = await make_staff("operator_admin")
     first_log, second_log = tmp_path / "worker.log", tmp_path / "worker-restarted.log"
     async with await sign_in(live_server.url, admin.email) as client:
@@ -226,6 +251,10 @@ async def test_tenant_erasure_end_to_end_through_a_relay_crash_and_a_killed_work
     for model in (TenantMembership, AgentAssignment, ApiClient, OutboxEvent):
         assert await count(model, doomed) == 0, model.__name__
         assert await count(model, later) == 0, model.__name__
+    routing_tables = {Queue: 2, PhoneNumber: 1, AgentSkill: 1, AgentAttribute: 1}
+    for model, kept_rows in routing_tables.items():
+        assert await count(model, doomed) == 0, model.__name__
+        assert await count(model, kept) == kept_rows, model.__name__
     assert await count(TenantMembership, kept) == 1
     assert await count(AgentAssignment, kept, col(AgentAssignment.agent_id) == agent.id) == 1
     assert await count(ApiClient, kept) == 1
@@ -243,6 +272,10 @@ async def test_tenant_erasure_end_to_end_through_a_relay_crash_and_a_killed_work
         "api_clients": 1,
         "outbox": 1,
         "sso_connections": 0,
+        "queues": 2,
+        "phone_numbers": 1,
+        "agent_skills": 1,
+        "agent_attributes": 1,
     }
     assert len(await erased_entries(later)) == 1
 

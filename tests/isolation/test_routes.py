@@ -19,6 +19,7 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from app.core.settings import Settings
+from app.routing import schemas as routing_schemas
 from app.server.app import create_app
 from tenants import schemas
 from tests.conftest import LiveServer
@@ -33,6 +34,7 @@ EXAMPLE_BODIES: dict[type, Any] = {
     schemas.TenantUserUpdate: {"role": "supervisor"},
     schemas.AgentAssign: {"tenant_id": "{tenant_id}", "alias": "Borrowed"},
     schemas.RotateSecret: {"overlap_seconds": 0},
+    routing_schemas.QueueUpdate: {"name": "Renamed queue"},
 }
 
 
@@ -70,6 +72,7 @@ async def tenant_b() -> TenantB:
     with acting_as(Principal(kind="system", tenant_id=b.id)):
         async with get_database().session() as session:
             assignment = (await service.list_tenant_agents(session, cursor=None, limit=10)).items[0]
+            routing_ids = await _routing_objects(session, agent.id)
     return TenantB(
         ids={
             "tenant_id": b.id,
@@ -77,8 +80,30 @@ async def tenant_b() -> TenantB:
             "agent_id": agent.id,
             "assignment_id": assignment.id,
             "api_client_id": client.id,
+            **routing_ids,
         }
     )
+
+
+async def _routing_objects(session: Any, agent_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    from app.routing import service as routing
+
+    queue = await routing.create_queue(session, routing_schemas.QueueCreate(name="B queue"))
+    number = await routing.create_phone_number(
+        session, routing_schemas.PhoneNumberCreate(number="+442071838750", queue_id=queue.id)
+    )
+    skill, _ = await routing.set_agent_skill(
+        session, routing_schemas.AgentSkillIn(agent_id=agent_id, skill="billing", proficiency=3)
+    )
+    attribute, _ = await routing.set_agent_attribute(
+        session, routing_schemas.AgentAttributeIn(agent_id=agent_id, kind="language", value="fr")
+    )
+    return {
+        "queue_id": queue.id,
+        "phone_number_id": number.id,
+        "agent_skill_id": skill.id,
+        "agent_attribute_id": attribute.id,
+    }
 
 
 def _object_routes() -> list[tuple[str, str, Any]]:

@@ -1,0 +1,175 @@
+"""Request and response structs for the routing configuration API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+from app.core.structs import Input, Output
+
+SkillName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+        description="lowercase letters, digits, '_', '.' and '-', e.g. billing or spanish.tier2",
+    ),
+]
+Proficiency = Annotated[int, msgspec.Meta(ge=1, le=5, description="1 (novice) to 5 (expert)")]
+SkillMap = Annotated[
+    dict[SkillName, Proficiency],
+    msgspec.Meta(max_length=50, description="skill name -> minimum proficiency (1-5)"),
+]
+Seconds = Annotated[int, msgspec.Meta(ge=1, le=86_400, description="seconds")]
+AttributeKindName = Literal["language", "certification", "clearance"]
+AttributeValue = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="a language tag (fr, pt-BR) or a certification/clearance code (pci-dss); case-insensitive",
+    ),
+]
+ChannelName = Literal["voice", "chat"]
+QueueName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Priority = Annotated[int, msgspec.Meta(ge=0, le=100, description="higher is served first")]
+ServiceLevel = Annotated[float, msgspec.Meta(gt=0, le=1, description="share to answer within the target, 0..1")]
+
+
+class RelaxationStepIn(Input):
+    after_seconds: Seconds
+    skills: SkillMap = msgspec.field(default_factory=dict)
+
+
+class RelaxationStepOut(Output):
+    after_seconds: int
+    skills: dict[str, int]
+
+
+class Attribute(Input):
+    """A hard attribute: a language, certification or clearance."""
+
+    kind: AttributeKindName
+    value: AttributeValue
+
+
+class AttributeOut(Output):
+    kind: str
+    value: str
+
+
+RelaxationSteps = Annotated[list[RelaxationStepIn], msgspec.Meta(max_length=10)]
+Attributes = Annotated[list[Attribute], msgspec.Meta(max_length=20)]
+
+
+class QueueCreate(Input):
+    name: QueueName
+    channel: ChannelName = "voice"
+    priority: Priority = 0
+    skills: SkillMap = msgspec.field(default_factory=dict)
+    relaxation: RelaxationSteps = msgspec.field(default_factory=list)
+    required_attributes: Attributes = msgspec.field(default_factory=list)
+    answer_target_seconds: Seconds = 20
+    target_service_level: ServiceLevel = 0.8
+    max_wait_seconds: Seconds | None = None
+    overflow_queue_id: uuid.UUID | None = None
+    overflow_after_seconds: Seconds | None = None
+    wrap_up_seconds: Annotated[int, msgspec.Meta(ge=0, le=3_600)] = 0
+    callback_offer_after_seconds: Seconds | None = None
+    is_active: bool = True
+
+
+class QueueUpdate(Input):
+    """Only the fields given change; null clears an optional one."""
+
+    name: QueueName | msgspec.UnsetType = msgspec.UNSET
+    channel: ChannelName | msgspec.UnsetType = msgspec.UNSET
+    priority: Priority | msgspec.UnsetType = msgspec.UNSET
+    skills: SkillMap | msgspec.UnsetType = msgspec.UNSET
+    relaxation: RelaxationSteps | msgspec.UnsetType = msgspec.UNSET
+    required_attributes: Attributes | msgspec.UnsetType = msgspec.UNSET
+    answer_target_seconds: Seconds | msgspec.UnsetType = msgspec.UNSET
+    target_service_level: ServiceLevel | msgspec.UnsetType = msgspec.UNSET
+    max_wait_seconds: Seconds | msgspec.UnsetType | None = msgspec.UNSET
+    overflow_queue_id: uuid.UUID | msgspec.UnsetType | None = msgspec.UNSET
+    overflow_after_seconds: Seconds | msgspec.UnsetType | None = msgspec.UNSET
+    wrap_up_seconds: Annotated[int, msgspec.Meta(ge=0, le=3_600)] | msgspec.UnsetType = msgspec.UNSET
+    callback_offer_after_seconds: Seconds | msgspec.UnsetType | None = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class QueueOut(Output):
+    id: uuid.UUID
+    name: str
+    channel: str
+    priority: int
+    skills: dict[str, int]
+    relaxation: list[RelaxationStepOut]
+    required_attributes: list[AttributeOut]
+    answer_target_seconds: int
+    target_service_level: float
+    max_wait_seconds: int | None
+    overflow_queue_id: uuid.UUID | None
+    overflow_after_seconds: int | None
+    wrap_up_seconds: int
+    callback_offer_after_seconds: int | None
+    is_active: bool
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class PhoneNumberCreate(Input):
+    number: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=3, max_length=40, description="E.164 (+442071838750); spaces, dashes and dots are allowed"
+        ),
+    ]
+    queue_id: uuid.UUID
+    label: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class PhoneNumberOut(Output):
+    id: uuid.UUID
+    number: str
+    queue_id: uuid.UUID
+    label: str
+    created_at: dt.datetime
+
+
+class AgentSkillIn(Input):
+    """Sets an agent's proficiency in a skill for the acting tenant (replaces the current one)."""
+
+    agent_id: uuid.UUID
+    skill: SkillName
+    proficiency: Proficiency
+
+
+class AgentSkillOut(Output):
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    skill: str
+    proficiency: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class AgentAttributeIn(Input):
+    """Gives an agent a hard attribute for the acting tenant (replaces the expiry of an existing one)."""
+
+    agent_id: uuid.UUID
+    kind: AttributeKindName
+    value: AttributeValue
+    valid_until: dt.date | None = None
+
+
+class AgentAttributeOut(Output):
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    kind: str
+    value: str
+    valid_until: dt.date | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
