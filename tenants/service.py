@@ -68,6 +68,19 @@ def _out(struct_type: type[_OutT], row: object, **computed: Any) -> _OutT:
     return msgspec.convert(row, struct_type, from_attributes=True)
 
 
+def _fields_of(struct_type: type[msgspec.Struct], model: type[SQLModel], **sources: str) -> Any:
+    """A select of just the columns that fill ``struct_type`` (by name, or renamed in ``sources``).
+
+    Lists read this way build no ORM objects, which is most of their cost; the session still scopes
+    the select to the acting tenant like any other.
+    """
+    return select(*(getattr(model, sources.get(name, name)).label(name) for name in struct_type.__struct_fields__))
+
+
+def _rows_out(struct_type: type[_OutT], rows: Sequence[Any]) -> list[_OutT]:
+    return [msgspec.convert(row._asdict(), struct_type) for row in rows]
+
+
 # --- audit ---------------------------------------------------------------------------------------
 
 
@@ -534,9 +547,10 @@ def _tenant_agent_out(assignment: AgentAssignment) -> schemas.TenantAgentOut:
 
 
 async def list_tenant_agents(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.TenantAgentOut]:
-    rows = (await session.exec(paginate(select(AgentAssignment), col(AgentAssignment.id), cursor, limit))).all()
-    items, next_cursor = page_of(rows, limit, lambda a: a.id)
-    return Page(items=[_tenant_agent_out(a) for a in items], next_cursor=next_cursor)
+    statement = _fields_of(schemas.TenantAgentOut, AgentAssignment, assigned_at="created_at")
+    rows = (await session.exec(paginate(statement, col(AgentAssignment.id), cursor, limit))).all()
+    items, next_cursor = page_of(rows, limit, lambda row: row.id)
+    return Page(items=_rows_out(schemas.TenantAgentOut, items), next_cursor=next_cursor)
 
 
 async def get_tenant_agent(session: AsyncSession, assignment_id: uuid.UUID) -> schemas.TenantAgentOut:
@@ -546,11 +560,17 @@ async def get_tenant_agent(session: AsyncSession, assignment_id: uuid.UUID) -> s
     return _tenant_agent_out(assignment)
 
 
+async def is_agent_assigned(session: AsyncSession, agent_id: uuid.UUID) -> bool:
+    """Whether the agent works for the acting tenant (other domains ask this instead of reading assignments)."""
+    statement = select(AgentAssignment.id).where(AgentAssignment.agent_id == agent_id)
+    return (await session.exec(statement)).first() is not None
+
+
 # --- audit log -----------------------------------------------------------------------------------
 
 
 def _audit_query(action: str | None) -> Any:
-    statement = select(AuditEntry)
+    statement = _fields_of(schemas.AuditEntryOut, AuditEntry)
     if action:
         statement = statement.where(AuditEntry.action == action)
     return statement
@@ -563,8 +583,8 @@ async def list_tenant_audit(
     tenant_id = require_tenant_id()
     statement = _audit_query(action).where(AuditEntry.tenant_id == tenant_id)
     rows = (await session.exec(paginate(statement, col(AuditEntry.id), cursor, limit))).all()
-    items, next_cursor = page_of(rows, limit, lambda e: e.id)
-    return Page(items=[_out(schemas.AuditEntryOut, e) for e in items], next_cursor=next_cursor)
+    items, next_cursor = page_of(rows, limit, lambda row: row.id)
+    return Page(items=_rows_out(schemas.AuditEntryOut, items), next_cursor=next_cursor)
 
 
 async def list_all_audit(
@@ -579,8 +599,8 @@ async def list_all_audit(
         if tenant_id:
             statement = statement.where(AuditEntry.tenant_id == tenant_id)
         rows = (await session.exec(paginate(statement, col(AuditEntry.id), cursor, limit))).all()
-    items, next_cursor = page_of(rows, limit, lambda e: e.id)
-    return Page(items=[_out(schemas.AuditEntryOut, e) for e in items], next_cursor=next_cursor)
+    items, next_cursor = page_of(rows, limit, lambda row: row.id)
+    return Page(items=_rows_out(schemas.AuditEntryOut, items), next_cursor=next_cursor)
 
 
 # --- names for pickers (web UI) ------------------------------------------------------------------

@@ -13,6 +13,7 @@ import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import IntegrityError
 
 from app.core.logging import request_id_of
 
@@ -158,8 +159,23 @@ def _unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -
     return problem_response(request, 500, detail="An unexpected error occurred; it has been logged.")
 
 
+# Checks run before writes; these catch what a concurrent request slipped in between check and write.
+_INTEGRITY_CONFLICTS = {
+    "23505": "it conflicts with a record that was just created; reload and try again",
+    "23503": "it refers to something that no longer exists, or is still referred to; reload and try again",
+}
+
+
+def _integrity_error_handler(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
+    detail = _INTEGRITY_CONFLICTS.get(getattr(exc.orig, "sqlstate", None) or "")
+    if detail is None:
+        return _unexpected_error_handler(request, exc)
+    return problem_response(request, HTTPStatus.CONFLICT, detail=detail, slug="conflict")
+
+
 exception_handlers: dict[type[Exception] | int, Any] = {
     HTTPException: _http_exception_handler,
     DomainError: _domain_error_handler,
+    IntegrityError: _integrity_error_handler,
     Exception: _unexpected_error_handler,
 }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
 
 from tests.conftest import LiveServer
@@ -96,3 +99,16 @@ async def test_stale_if_match_is_412(operator) -> None:  # type: ignore[no-untyp
     stale = await operator.patch(f"/api/v1/tenants/{tenant_id}", json={"name": "E3"}, headers={"If-Match": etag})
     assert stale.status_code == 412
     _problem(stale)
+
+
+async def test_concurrent_duplicates_are_409_never_500(operator) -> None:  # type: ignore[no-untyped-def]
+    slug = f"race-{uuid.uuid4().hex[:8]}"
+    responses = await asyncio.gather(
+        *(operator.post("/api/v1/tenants", json={"slug": slug, "name": "Race"}) for _ in range(6))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(201) == 1, statuses
+    assert set(statuses) == {201, 409}, statuses
+    for response in responses:
+        if response.status_code == 409:
+            _problem(response)

@@ -82,6 +82,9 @@ async def test_no_context_raises_in_the_service_layer(two_tenants: tuple[uuid.UU
             with pytest.raises(TenantContextMissing):
                 await session.exec(select(TenantMembership))
             with pytest.raises(TenantContextMissing):
+                # A select of bare columns is scoped like a select of rows.
+                await session.exec(select(AgentAssignment.alias))
+            with pytest.raises(TenantContextMissing):
                 await service.list_tenant_users(session, cursor=None, limit=10)
     with acting_as(Principal(kind="user", subject_id=uuid.uuid4())), pytest.raises(TenantContextMissing):
         async with get_database().session() as session:
