@@ -14,10 +14,14 @@ from frontend.listing import ListWithForm, Window
 from frontend.web import flash, redirect
 from tenants import schemas, service
 from tenants.auth import requires
-from tenants.permissions import SCOPES, Permission
+from tenants.permissions import KNOWN_SCOPES, SCOPES, Permission
 
 # What each scope lets a program do, in the words of the permission it stands for.
-SCOPE_CHOICES = tuple(sorted((scope, permission.value.replace("_", " ")) for permission, scope in SCOPES.items()))
+# One choice per scope, described by everything it allows (a scope may serve several permissions).
+SCOPE_CHOICES = tuple(
+    (scope, ", ".join(sorted(p.value.replace("_", " ") for p, s in SCOPES.items() if s == scope)))
+    for scope in sorted(KNOWN_SCOPES)
+)
 OVERLAPS = ((0, "stop at once"), (300, "5 minutes"), (3600, "1 hour"), (86400, "24 hours"))
 # A page showing a secret must not be kept by the browser or any cache.
 NO_STORE = {"Cache-Control": "no-store"}
