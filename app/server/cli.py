@@ -264,6 +264,114 @@ def bench(name: str, as_json: bool, quick: bool) -> None:
             click.echo(f"{key:28} {value}")
 
 
+_POSITIVE = click.FloatRange(min=0, min_open=True, max=1e9)  # finite: "inf" would never end a run
+
+
+@main.command()
+@click.option("--agents", required=True, type=click.IntRange(min=1), help="agents staffing the queue")
+@click.option("--calls-per-interval", required=True, type=_POSITIVE, help="offered calls per interval (Poisson)")
+@click.option("--interval-seconds", required=True, type=_POSITIVE, help="length of the interval")
+@click.option("--aht-seconds", required=True, type=_POSITIVE, help="mean handle time (exponential)")
+@click.option(
+    "--answer-target-seconds", required=True, type=click.FloatRange(min=0, max=1e9), help="T of the service level"
+)
+@click.option("--duration-seconds", required=True, type=_POSITIVE, help="simulated time with arrivals")
+@click.option("--patience-seconds", type=_POSITIVE, default=None, help="mean caller patience (exponential)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def simulate(
+    agents: int,
+    calls_per_interval: float,
+    interval_seconds: float,
+    aht_seconds: float,
+    answer_target_seconds: float,
+    duration_seconds: float,
+    patience_seconds: float | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Run one queue through the routing engine with simulated traffic; show Erlang C (A with patience) beside it.
+
+    Service level = answered within T / answered; p_wait = share of answered and abandoned contacts that
+    queued; occupancy = agents' busy time / (agents x duration).
+    """
+    from rich.progress import Progress
+
+    from app.telephony.simulator import simulate as run_simulation
+    from app.telephony.simulator import single_queue
+    from app.workforce.erlang import Workload, evaluate
+
+    workload = Workload(calls_per_interval, interval_seconds, aht_seconds, patience_seconds)
+    if patience_seconds is None and agents <= workload.load:
+        raise click.BadParameter(
+            f"unstable: {workload.load:.4g} Erlangs need more than {agents} agents when callers never hang up "
+            "(add agents, lower the load, or give --patience-seconds)",
+            param_hint="--agents",
+        )
+    try:
+        predicted = evaluate(workload, agents, answer_target_seconds)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    scenario = single_queue(
+        agents=agents,
+        calls_per_interval=calls_per_interval,
+        interval_seconds=interval_seconds,
+        aht_seconds=aht_seconds,
+        answer_target_seconds=answer_target_seconds,
+        duration_seconds=duration_seconds,
+        patience_seconds=patience_seconds,
+    )
+    if as_json:
+        result = run_simulation(scenario, seed)
+    else:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("simulating", total=duration_seconds)
+            result = run_simulation(scenario, seed, lambda at: bar.update(task, completed=at))
+    figures = result.overall
+    erlang = {
+        "model": "erlang_c" if patience_seconds is None else "erlang_a",
+        "load_erlangs": workload.load,
+        "p_wait": predicted.p_wait,
+        "service_level": predicted.service_level,
+        "asa_seconds": predicted.asa_seconds,
+        "occupancy": predicted.occupancy,
+        "abandon_probability": predicted.abandon_probability,
+    }
+    output: dict[str, Any] = {
+        "agents": agents,
+        "offered": figures.offered,
+        "answered": figures.answered,
+        "abandoned": figures.abandoned,
+        "abandon_rate": figures.abandoned / figures.offered if figures.offered else 0.0,
+        "service_level": figures.service_level,
+        "asa_seconds": figures.asa_seconds,
+        "occupancy": figures.occupancy,
+        "p_wait": figures.p_wait,
+        "answer_target_seconds": answer_target_seconds,
+        "duration_seconds": duration_seconds,
+        "seed": seed,
+        "engine_events": result.engine_events,
+        "erlang": erlang,
+    }
+    if as_json:
+        click.echo(json.dumps(output))
+        return
+    click.echo(f"{agents} agents, {workload.load:.3g} Erlangs offered, {figures.offered} contacts simulated")
+    click.echo(f"{'':22} {'simulated':>12} {erlang['model']:>12}")
+    rows = (
+        ("service level", figures.service_level, predicted.service_level, "{:12.2%}"),
+        ("ASA (s)", figures.asa_seconds, predicted.asa_seconds, "{:12.2f}"),
+        ("P(wait)", figures.p_wait, predicted.p_wait, "{:12.2%}"),
+        ("occupancy", figures.occupancy, predicted.occupancy, "{:12.2%}"),
+        ("abandoned", output["abandon_rate"], predicted.abandon_probability, "{:12.2%}"),
+    )
+    for label, simulated, theory, fmt in rows:
+        click.echo(f"{label:22} {fmt.format(simulated)} {fmt.format(theory)}")
+    click.echo(
+        f"answered {figures.answered}, abandoned {figures.abandoned} (service level within {answer_target_seconds:g} s)"
+    )
+
+
 def entry() -> None:
     try:
         main(standalone_mode=True)

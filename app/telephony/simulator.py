@@ -1,0 +1,437 @@
+"""The telephony simulator's pure core: seeded traffic and agents driving the real routing engine.
+
+`simulate(scenario, seed)` runs a discrete-event loop (a heap of timed events, ties in push order) over
+a `Scenario`: the engine configuration, one `Arrivals` per queue and the agents' behaviour.
+
+- Arrivals: a Poisson process per queue whose rate is piecewise constant, from an intraday curve of
+  (interval start, calls in that interval); each segment runs until the next start (the last one until
+  the end of the run), and, the process being memoryless, restarting it at each boundary is exact.
+  Arrivals stop at `duration_seconds`; the run then drains until every contact is over.
+- Handle times: exponential with the given mean, or lognormal with the given mean and standard
+  deviation (sigma in seconds, not the log-scale parameter).
+- Patience: exponential with the given mean (a `ContactAbandoned` at its expiry; the engine ignores it
+  once the contact is connected), or none.
+- Agents: all log in at time 0; they answer an offer after a uniform delay and reject it with a
+  probability (the engine then re-offers it); a delay at or past the offer timeout is a no-answer. An
+  agent the engine puts on auto-break comes back after `break_seconds`. Wrap-up ends at the engine's
+  `WrapUpStarted.until`. Callers do not take callback offers. Voice only.
+- Ticks: the engine fires its timers only when it gets an event, so the loop sends a `Tick` exactly
+  when one of them is due (offer expiry, and each queue's relaxation, overflow, max-wait and callback
+  delays) instead of a Tick every second.
+
+Measures, per contact: arrival, whether it queued (no offer at arrival), answer time and agent (wait =
+answer - arrival, as the engine counts it, so it includes the agent's accept delay), abandonment or
+removal. Per agent: busy time, from an offer (a reserved agent takes nothing else) to the end of its
+contact or wrap-up, counted inside [0, duration]. `Figures`: service level = answered within the
+tenant's answer target / answered; ASA = mean wait of answered contacts; occupancy = busy time /
+(agents x duration) (per tenant: the share of the pool's time spent on that tenant); p_wait = share of
+answered and abandoned contacts that queued.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from app.routing.engine import (
+    AgentAutoBreak,
+    AgentConfig,
+    AgentLoggedIn,
+    AgentState,
+    AgentStateChanged,
+    ContactAbandoned,
+    ContactArrived,
+    ContactEnded,
+    Decision,
+    EngineConfig,
+    Event,
+    Offer,
+    OfferAccepted,
+    OfferRejected,
+    OfferRevoked,
+    Overflow,
+    QueueConfig,
+    RemovalReason,
+    Removed,
+    RoutingEngine,
+    TenantConfig,
+    Tick,
+    WrapUpEnded,
+    WrapUpStarted,
+)
+
+PROGRESS_EVERY = 2_000  # loop steps between two progress reports
+
+
+@dataclass(frozen=True, slots=True)
+class HandleTime:
+    mean_seconds: float
+    sigma_seconds: float | None = None  # None: exponential; else lognormal with this standard deviation
+
+    def __post_init__(self) -> None:
+        if not self.mean_seconds > 0:
+            raise ValueError("the mean handle time must be > 0")
+        if self.sigma_seconds is not None and not self.sigma_seconds > 0:
+            raise ValueError("the handle time's sigma must be > 0")
+
+    def sample(self, rng: random.Random) -> float:
+        if self.sigma_seconds is None:
+            return rng.expovariate(1.0 / self.mean_seconds)
+        log_var = math.log1p((self.sigma_seconds / self.mean_seconds) ** 2)
+        return rng.lognormvariate(math.log(self.mean_seconds) - log_var / 2, math.sqrt(log_var))
+
+
+@dataclass(frozen=True, slots=True)
+class Arrivals:
+    queue_id: str
+    curve: tuple[tuple[float, float], ...]  # (interval start in seconds, calls per interval), by start
+    interval_seconds: float
+    handle: HandleTime
+    patience_seconds: float | None = None  # mean of exponential patience; None: callers never hang up
+
+    def __post_init__(self) -> None:
+        if not self.interval_seconds > 0:
+            raise ValueError("interval_seconds must be > 0")
+        starts = [start for start, _ in self.curve]
+        if not self.curve or starts != sorted(starts) or starts[0] < 0:
+            raise ValueError("the arrival curve needs (start, calls) points with starts >= 0, in order")
+        if any(calls < 0 for _, calls in self.curve):
+            raise ValueError("calls per interval must be >= 0")
+        if self.patience_seconds is not None and not self.patience_seconds > 0:
+            raise ValueError("patience_seconds must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentBehaviour:
+    accept_delay_seconds: tuple[float, float] = (0.0, 0.0)  # uniform between the two
+    reject_probability: float = 0.0
+    break_seconds: float = 60.0  # back from an auto-break after this
+
+    def __post_init__(self) -> None:
+        low, high = self.accept_delay_seconds
+        if not 0 <= low <= high:
+            raise ValueError("the accept delay must be a range 0 <= low <= high")
+        if not 0 <= self.reject_probability < 1:
+            raise ValueError("reject_probability must be in [0, 1)")
+        if not self.break_seconds > 0:
+            raise ValueError("break_seconds must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    engine: EngineConfig
+    arrivals: tuple[Arrivals, ...]
+    duration_seconds: float
+    behaviour: AgentBehaviour = field(default_factory=AgentBehaviour)
+
+    def __post_init__(self) -> None:
+        if not self.duration_seconds > 0:
+            raise ValueError("duration_seconds must be > 0")
+        queues = {q.queue_id for q in self.engine.queues}
+        unknown = sorted({a.queue_id for a in self.arrivals} - queues)
+        if unknown:
+            raise ValueError(f"arrivals for unknown queues: {', '.join(unknown)}")
+
+
+@dataclass(frozen=True, slots=True)
+class ContactOutcome:
+    contact_id: str
+    tenant_id: str
+    queue_id: str  # where it arrived (it may have overflowed)
+    arrived_at: float
+    queued: bool  # no offer at arrival
+    answered_at: float | None = None
+    agent_id: str | None = None
+    ended_at: float | None = None  # end of the talk (before any wrap-up)
+    left_at: float | None = None  # abandoned or removed
+    removal: RemovalReason | None = None
+
+    @property
+    def wait(self) -> float | None:
+        end = self.answered_at if self.answered_at is not None else self.left_at
+        return None if end is None else end - self.arrived_at
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    offered: int
+    answered: int
+    abandoned: int
+    removed: int  # taken out by the queue's max wait
+    service_level: float
+    asa_seconds: float
+    occupancy: float
+    p_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationResult:
+    overall: Figures
+    tenants: Mapping[str, Figures]
+    contacts: tuple[ContactOutcome, ...]
+    busy_seconds: Mapping[str, float]  # per agent, inside [0, duration]
+    engine_events: int
+
+
+def single_queue(
+    *,
+    agents: int,
+    calls_per_interval: float,
+    interval_seconds: float,
+    aht_seconds: float,
+    answer_target_seconds: float,
+    duration_seconds: float,
+    patience_seconds: float | None = None,
+) -> Scenario:
+    """One tenant, one queue, `agents` identical agents: the M/M/c(+M) set-up of `tenline simulate`."""
+    if agents < 1:
+        raise ValueError("agents must be >= 1")
+    tenant = TenantConfig("tenant", answer_target_seconds=answer_target_seconds)
+    queue = QueueConfig("queue", tenant.tenant_id)
+    config = EngineConfig(
+        tenants=(tenant,),
+        queues=(queue,),
+        agents=tuple(AgentConfig(f"agent-{i:05d}", frozenset({tenant.tenant_id})) for i in range(agents)),
+    )
+    arrivals = Arrivals(
+        queue.queue_id,
+        ((0.0, calls_per_interval),),
+        interval_seconds,
+        HandleTime(aht_seconds),
+        patience_seconds,
+    )
+    return Scenario(config, (arrivals,), duration_seconds)
+
+
+def simulate(scenario: Scenario, seed: int = 0, progress: Callable[[float], None] | None = None) -> SimulationResult:
+    """Run the scenario through a fresh `RoutingEngine`; `progress` gets the simulated time now and then."""
+    return _Run(scenario, random.Random(seed), progress).run()
+
+
+# --- the loop ----------------------------------------------------------------------------------------
+
+# Heap entries: (time, push number, item). Items are engine events, or an _Answer the loop checks first.
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    contact_id: str
+    agent_id: str
+    token: int  # the offer it answers; a revoked or replaced offer makes it stale
+    accept: bool
+
+
+@dataclass(slots=True)
+class _Contact:
+    tenant_id: str
+    queue_id: str
+    arrived_at: float
+    handle_seconds: float
+    queued: bool = False
+    answered_at: float | None = None
+    agent_id: str | None = None
+    ended_at: float | None = None
+    left_at: float | None = None
+    removal: RemovalReason | None = None
+
+
+class _Run:
+    def __init__(self, scenario: Scenario, rng: random.Random, progress: Callable[[float], None] | None) -> None:
+        self.scenario = scenario
+        self.rng = rng
+        self.progress = progress
+        self.engine = RoutingEngine(scenario.engine)
+        self.queues = {q.queue_id: q for q in scenario.engine.queues}
+        self.heap: list[tuple[float, int, Event | _Answer]] = []
+        self.pushes = 0
+        self.contacts: dict[str, _Contact] = {}
+        self.offers: dict[str, tuple[str, int]] = {}  # contact -> (agent, token) of its outstanding offer
+        self.tokens = 0
+        self.engaged: dict[str, tuple[float, str]] = {}  # agent -> (since, tenant) while offered, talking, wrapping
+        self.busy: dict[str, float] = {a.agent_id: 0.0 for a in scenario.engine.agents}
+        self.tenant_busy: dict[str, float] = {t.tenant_id: 0.0 for t in scenario.engine.tenants}
+        self.events = 0
+
+    def push(self, at: float, item: Event | _Answer) -> None:
+        self.pushes += 1
+        heapq.heappush(self.heap, (at, self.pushes, item))
+
+    def run(self) -> SimulationResult:
+        for agent in self.scenario.engine.agents:
+            self.push(0.0, AgentLoggedIn(0.0, agent.agent_id))
+        self._generate_arrivals()
+        steps = 0
+        while self.heap:
+            at, _, item = heapq.heappop(self.heap)
+            if isinstance(item, _Answer):
+                self._answer(at, item)
+            else:
+                self._send(at, item)
+            steps += 1
+            if self.progress is not None and steps % PROGRESS_EVERY == 0:
+                self.progress(min(at, self.scenario.duration_seconds))
+        if self.progress is not None:
+            self.progress(self.scenario.duration_seconds)
+        return self._result()
+
+    def _generate_arrivals(self) -> None:
+        duration = self.scenario.duration_seconds
+        number = 0
+        for arrivals in self.scenario.arrivals:
+            tenant_id = self.queues[arrivals.queue_id].tenant_id
+            bounds = [start for start, _ in arrivals.curve[1:]] + [duration]
+            for (start, calls), end in zip(arrivals.curve, bounds, strict=True):
+                rate = calls / arrivals.interval_seconds
+                at = start
+                while rate > 0:
+                    at += self.rng.expovariate(rate)
+                    if at >= min(end, duration):
+                        break
+                    number += 1
+                    contact_id = f"c{number}"
+                    self.contacts[contact_id] = _Contact(
+                        tenant_id, arrivals.queue_id, at, arrivals.handle.sample(self.rng)
+                    )
+                    self.push(at, ContactArrived(at, contact_id, tenant_id, arrivals.queue_id))
+                    if arrivals.patience_seconds is not None:
+                        gives_up = at + self.rng.expovariate(1.0 / arrivals.patience_seconds)
+                        self.push(gives_up, ContactAbandoned(gives_up, contact_id))
+
+    def _send(self, at: float, event: Event) -> None:
+        self.events += 1
+        decisions = self.engine.handle(event)
+        if isinstance(event, ContactArrived):
+            # Queued unless offered by this very event; the queue's time rules need ticks when due.
+            self.contacts[event.contact_id].queued = not any(
+                isinstance(d, Offer) and d.contact_id == event.contact_id for d in decisions
+            )
+            self._tick_rules(at, event.queue_id)
+        elif isinstance(event, ContactEnded):
+            contact = self.contacts[event.contact_id]
+            assert contact.agent_id is not None
+            contact.ended_at = at
+            self._release(at, contact.agent_id)  # before a WrapUpStarted engages the agent again
+        elif isinstance(event, WrapUpEnded):
+            self._release(at, event.agent_id)
+        self._apply(at, decisions)
+
+    def _tick_rules(self, at: float, queue_id: str) -> None:
+        queue = self.queues[queue_id]
+        delays = {step.after_seconds for step in queue.relaxation}
+        delays |= {
+            d
+            for d in (queue.max_wait_seconds, queue.overflow_after_seconds, queue.callback_offer_after_seconds)
+            if d is not None
+        }
+        for delay in sorted(delays):
+            self.push(at + delay, Tick(at + delay))
+
+    def _apply(self, at: float, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            match decision:
+                case Offer():
+                    self._offered(at, decision)
+                case OfferRevoked():
+                    self.offers.pop(decision.contact_id, None)
+                    self._release(at, decision.agent_id)
+                case Removed():
+                    contact = self.contacts[decision.contact_id]
+                    contact.left_at, contact.removal = at, decision.reason
+                case Overflow():
+                    self._tick_rules(at, decision.to_queue)
+                case AgentAutoBreak():
+                    back = at + self.scenario.behaviour.break_seconds
+                    self.push(back, AgentStateChanged(back, decision.agent_id, AgentState.AVAILABLE))
+                case WrapUpStarted():
+                    self.engaged[decision.agent_id] = (at, self.contacts[decision.contact_id].tenant_id)
+                    self.push(decision.until, WrapUpEnded(decision.until, decision.agent_id))
+                case _:
+                    pass  # callback offers are declined; wrap-up ends are accounted by WrapUpEnded
+
+    def _offered(self, at: float, offer: Offer) -> None:
+        behaviour = self.scenario.behaviour
+        self.tokens += 1
+        self.offers[offer.contact_id] = (offer.agent_id, self.tokens)
+        self.engaged[offer.agent_id] = (at, offer.tenant_id)
+        low, high = behaviour.accept_delay_seconds
+        delay = self.rng.uniform(low, high) if high > low else low
+        answer_at = at + delay
+        accept = self.rng.random() >= behaviour.reject_probability if behaviour.reject_probability else True
+        if answer_at >= offer.expires_at:
+            self.push(offer.expires_at, Tick(offer.expires_at))  # no answer: the engine's timer revokes it
+        else:
+            self.push(answer_at, _Answer(offer.contact_id, offer.agent_id, self.tokens, accept))
+
+    def _answer(self, at: float, answer: _Answer) -> None:
+        if self.offers.get(answer.contact_id) != (answer.agent_id, answer.token):
+            return  # revoked (abandoned, timed out) in the meantime
+        if not answer.accept:
+            del self.offers[answer.contact_id]
+            self._release(at, answer.agent_id)
+            self._send(at, OfferRejected(at, answer.contact_id, answer.agent_id))
+            return
+        self._send(at, OfferAccepted(at, answer.contact_id, answer.agent_id))
+        if self.offers.get(answer.contact_id) != (answer.agent_id, answer.token):
+            return  # an engine timer due at this instant revoked it first
+        del self.offers[answer.contact_id]
+        contact = self.contacts[answer.contact_id]
+        contact.answered_at, contact.agent_id = at, answer.agent_id
+        ends = at + contact.handle_seconds
+        self.push(ends, ContactEnded(ends, answer.contact_id))
+
+    def _release(self, at: float, agent_id: str) -> None:
+        engaged = self.engaged.pop(agent_id, None)
+        if engaged is None:
+            return
+        since, tenant_id = engaged
+        duration = self.scenario.duration_seconds
+        busy = max(0.0, min(at, duration) - min(since, duration))
+        self.busy[agent_id] += busy
+        self.tenant_busy[tenant_id] += busy
+
+    def _result(self) -> SimulationResult:
+        outcomes = tuple(
+            ContactOutcome(
+                contact_id,
+                c.tenant_id,
+                c.queue_id,
+                c.arrived_at,
+                c.queued,
+                c.answered_at,
+                c.agent_id,
+                c.ended_at,
+                c.left_at,
+                c.removal,
+            )
+            for contact_id, c in self.contacts.items()
+        )
+        targets = {t.tenant_id: t.answer_target_seconds for t in self.scenario.engine.tenants}
+        capacity = len(self.scenario.engine.agents) * self.scenario.duration_seconds
+        tenants = {
+            tenant_id: _figures([o for o in outcomes if o.tenant_id == tenant_id], targets, busy, capacity)
+            for tenant_id, busy in self.tenant_busy.items()
+        }
+        overall = _figures(list(outcomes), targets, sum(self.busy.values()), capacity)
+        return SimulationResult(overall, tenants, outcomes, dict(self.busy), self.events)
+
+
+def _figures(outcomes: list[ContactOutcome], targets: Mapping[str, float], busy: float, capacity: float) -> Figures:
+    """The module docstring's measures; with nobody answered the service level is 0 (1 with no contact)."""
+    answered = [o for o in outcomes if o.answered_at is not None]
+    waits = [o.answered_at - o.arrived_at for o in answered if o.answered_at is not None]
+    abandoned = sum(1 for o in outcomes if o.removal is RemovalReason.ABANDONED)
+    finished = [o for o in outcomes if o.answered_at is not None or o.removal is RemovalReason.ABANDONED]
+    within = sum(1 for o, wait in zip(answered, waits, strict=True) if wait <= targets[o.tenant_id])
+    return Figures(
+        offered=len(outcomes),
+        answered=len(answered),
+        abandoned=abandoned,
+        removed=sum(1 for o in outcomes if o.removal is RemovalReason.MAX_WAIT),
+        service_level=within / len(answered) if answered else (0.0 if outcomes else 1.0),
+        asa_seconds=math.fsum(waits) / len(waits) if waits else 0.0,
+        occupancy=busy / capacity,
+        p_wait=sum(1 for o in finished if o.queued) / len(finished) if finished else 0.0,
+    )
