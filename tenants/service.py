@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 import zoneinfo
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from app.core.errors import (
 from app.core.models import TenantScoped
 from app.core.outbox import emit
 from app.core.pagination import Page, page_of, paginate
+from app.core.rows import select_fields, structs_from_rows, to_struct
 from app.core.tenancy import (
     Principal,
     Role,
@@ -57,28 +58,6 @@ from tenants.models import (
 from tenants.permissions import KNOWN_SCOPES
 
 TENANT_ERASURE_TOPIC = "tenant.erasure_requested"
-
-_OutT = TypeVar("_OutT", bound=msgspec.Struct)
-
-
-def _out(struct_type: type[_OutT], row: object, **computed: Any) -> _OutT:
-    """The response struct from the row's attributes of the same names; ``computed`` gives the fields it lacks."""
-    if computed:
-        row = {name: getattr(row, name) for name in struct_type.__struct_fields__ if name not in computed} | computed
-    return msgspec.convert(row, struct_type, from_attributes=True)
-
-
-def _fields_of(struct_type: type[msgspec.Struct], model: type[SQLModel], **sources: str) -> Any:
-    """A select of just the columns that fill ``struct_type`` (by name, or renamed in ``sources``).
-
-    Lists read this way build no ORM objects, which is most of their cost; the session still scopes
-    the select to the acting tenant like any other.
-    """
-    return select(*(getattr(model, sources.get(name, name)).label(name) for name in struct_type.__struct_fields__))
-
-
-def _rows_out(struct_type: type[_OutT], rows: Sequence[Any]) -> list[_OutT]:
-    return [msgspec.convert(row._asdict(), struct_type) for row in rows]
 
 
 # --- audit ---------------------------------------------------------------------------------------
@@ -150,7 +129,7 @@ def _check_business_hours(hours: Mapping[schemas.Weekday, list[tuple[str, str]]]
 
 
 def tenant_out(tenant: Tenant) -> schemas.TenantOut:
-    return _out(schemas.TenantOut, tenant)
+    return to_struct(schemas.TenantOut, tenant)
 
 
 async def the_operator(session: AsyncSession) -> Operator:
@@ -324,7 +303,7 @@ async def create_tenant_user(session: AsyncSession, data: schemas.TenantUserCrea
 
 
 def _tenant_user_out(user: User, membership: TenantMembership) -> schemas.TenantUserOut:
-    return _out(schemas.TenantUserOut, user, role=membership.role, created_at=membership.created_at)
+    return to_struct(schemas.TenantUserOut, user, role=membership.role, created_at=membership.created_at)
 
 
 async def list_tenant_users(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.TenantUserOut]:
@@ -406,7 +385,7 @@ async def memberships_of(session: AsyncSession, user_id: uuid.UUID) -> list[tupl
 
 
 def _staff_out(user: User) -> schemas.StaffOut:
-    return _out(schemas.StaffOut, user, role=user.platform_role or "")
+    return to_struct(schemas.StaffOut, user, role=user.platform_role or "")
 
 
 async def create_staff(session: AsyncSession, data: schemas.StaffCreate) -> schemas.StaffOut:
@@ -467,7 +446,7 @@ async def create_agent(session: AsyncSession, data: schemas.AgentCreate) -> sche
 
 
 def _agent_out(agent: Agent, user: User, assignments: Sequence[tuple[uuid.UUID, str]]) -> schemas.AgentOut:
-    return _out(
+    return to_struct(
         schemas.AgentOut,
         agent,
         email=user.email,
@@ -543,14 +522,14 @@ async def unassign_agent(session: AsyncSession, agent_id: uuid.UUID, tenant_id: 
 
 
 def _tenant_agent_out(assignment: AgentAssignment) -> schemas.TenantAgentOut:
-    return _out(schemas.TenantAgentOut, assignment, assigned_at=assignment.created_at)
+    return to_struct(schemas.TenantAgentOut, assignment, assigned_at=assignment.created_at)
 
 
 async def list_tenant_agents(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.TenantAgentOut]:
-    statement = _fields_of(schemas.TenantAgentOut, AgentAssignment, assigned_at="created_at")
+    statement = select_fields(schemas.TenantAgentOut, AgentAssignment, assigned_at="created_at")
     rows = (await session.exec(paginate(statement, col(AgentAssignment.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda row: row.id)
-    return Page(items=_rows_out(schemas.TenantAgentOut, items), next_cursor=next_cursor)
+    return Page(items=structs_from_rows(schemas.TenantAgentOut, items), next_cursor=next_cursor)
 
 
 async def get_tenant_agent(session: AsyncSession, assignment_id: uuid.UUID) -> schemas.TenantAgentOut:
@@ -570,7 +549,7 @@ async def is_agent_assigned(session: AsyncSession, agent_id: uuid.UUID) -> bool:
 
 
 def _audit_query(action: str | None) -> Any:
-    statement = _fields_of(schemas.AuditEntryOut, AuditEntry)
+    statement = select_fields(schemas.AuditEntryOut, AuditEntry)
     if action:
         statement = statement.where(AuditEntry.action == action)
     return statement
@@ -584,7 +563,7 @@ async def list_tenant_audit(
     statement = _audit_query(action).where(AuditEntry.tenant_id == tenant_id)
     rows = (await session.exec(paginate(statement, col(AuditEntry.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda row: row.id)
-    return Page(items=_rows_out(schemas.AuditEntryOut, items), next_cursor=next_cursor)
+    return Page(items=structs_from_rows(schemas.AuditEntryOut, items), next_cursor=next_cursor)
 
 
 async def list_all_audit(
@@ -600,7 +579,7 @@ async def list_all_audit(
             statement = statement.where(AuditEntry.tenant_id == tenant_id)
         rows = (await session.exec(paginate(statement, col(AuditEntry.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda row: row.id)
-    return Page(items=_rows_out(schemas.AuditEntryOut, items), next_cursor=next_cursor)
+    return Page(items=structs_from_rows(schemas.AuditEntryOut, items), next_cursor=next_cursor)
 
 
 # --- names for pickers (web UI) ------------------------------------------------------------------
@@ -675,13 +654,13 @@ async def create_api_client(session: AsyncSession, data: schemas.ApiClientCreate
         object_id=client.id,
         detail={"name": client.name, "client_id": client.client_id, "scopes": scopes},
     )
-    return _out(schemas.ApiClientOut, client), secret
+    return to_struct(schemas.ApiClientOut, client), secret
 
 
 async def list_api_clients(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.ApiClientOut]:
     rows = (await session.exec(paginate(select(ApiClient), col(ApiClient.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda c: c.id)
-    return Page(items=[_out(schemas.ApiClientOut, c) for c in items], next_cursor=next_cursor)
+    return Page(items=[to_struct(schemas.ApiClientOut, c) for c in items], next_cursor=next_cursor)
 
 
 async def _api_client(session: AsyncSession, api_client_id: uuid.UUID) -> ApiClient:
@@ -692,7 +671,7 @@ async def _api_client(session: AsyncSession, api_client_id: uuid.UUID) -> ApiCli
 
 
 async def get_api_client(session: AsyncSession, api_client_id: uuid.UUID) -> schemas.ApiClientOut:
-    return _out(schemas.ApiClientOut, await _api_client(session, api_client_id))
+    return to_struct(schemas.ApiClientOut, await _api_client(session, api_client_id))
 
 
 async def rotate_api_client_secret(
@@ -719,20 +698,20 @@ async def rotate_api_client_secret(
         object_id=client.id,
         detail={"overlap_seconds": overlap_seconds},
     )
-    return _out(schemas.ApiClientOut, client), secret
+    return to_struct(schemas.ApiClientOut, client), secret
 
 
 async def revoke_api_client(session: AsyncSession, api_client_id: uuid.UUID) -> schemas.ApiClientOut:
     """Stops the client for good: no new tokens, and its issued tokens fail from the next request."""
     client = await _api_client(session, api_client_id)
     if client.status == ApiClientStatus.REVOKED:
-        return _out(schemas.ApiClientOut, client)
+        return to_struct(schemas.ApiClientOut, client)
     client.status = ApiClientStatus.REVOKED
     client.revoked_at = utcnow()
     client.previous_secret_hash = None
     client.previous_secret_expires_at = None
     await audit(session, "api_client.revoked", object_type="api_client", object_id=client.id)
-    return _out(schemas.ApiClientOut, client)
+    return to_struct(schemas.ApiClientOut, client)
 
 
 async def api_client_for_authentication(session: AsyncSession, client_id: str) -> ApiClient | None:
@@ -788,7 +767,7 @@ async def _sso_connection(session: AsyncSession) -> SsoConnection | None:
 async def _sso_out(session: AsyncSession, connection: SsoConnection) -> schemas.SsoConnectionOut:
     tenant = await session.get(Tenant, connection.tenant_id)
     assert tenant is not None
-    return _out(
+    return to_struct(
         schemas.SsoConnectionOut, connection, redirect_uri=oidc.callback_url(), login_url=oidc.start_url(tenant.slug)
     )
 

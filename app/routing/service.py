@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.clock import utcnow
 from app.core.errors import ConflictError, FieldError, InvalidInputError, NotFoundError, PreconditionFailedError
 from app.core.pagination import Page, page_of, paginate
+from app.core.rows import to_struct
 from app.routing import schemas
 from app.routing.models import AgentAttribute, AgentSkill, PhoneNumber, Queue, QueueChannel
 from tenants.service import audit, is_agent_assigned
@@ -28,16 +29,12 @@ _OutT = TypeVar("_OutT", bound=msgspec.Struct)
 _RowT = TypeVar("_RowT", bound=SQLModel)
 
 
-def _out(struct_type: type[_OutT], row: object) -> _OutT:
-    return msgspec.convert(row, struct_type, from_attributes=True)
-
-
 async def _page(
     session: AsyncSession, statement: Any, model: type[Any], struct_type: type[_OutT], cursor: str | None, limit: int
 ) -> Page[_OutT]:
     rows = (await session.exec(paginate(statement, col(model.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda row: row.id)
-    return Page(items=[_out(struct_type, row) for row in items], next_cursor=next_cursor)
+    return Page(items=[to_struct(struct_type, row) for row in items], next_cursor=next_cursor)
 
 
 async def _one(session: AsyncSession, model: type[_RowT], object_id: uuid.UUID, what: str) -> _RowT:
@@ -55,7 +52,7 @@ def _conflict(field: str, message: str) -> ConflictError:
 
 
 def queue_out(queue: Queue) -> schemas.QueueOut:
-    return _out(schemas.QueueOut, queue)
+    return to_struct(schemas.QueueOut, queue)
 
 
 def _attributes(attributes: Sequence[schemas.Attribute]) -> list[dict[str, str]]:
@@ -250,7 +247,7 @@ async def create_phone_number(session: AsyncSession, data: schemas.PhoneNumberCr
         object_id=phone_number.id,
         detail={"number": number, "queue_id": str(queue.id)},
     )
-    return _out(schemas.PhoneNumberOut, phone_number)
+    return to_struct(schemas.PhoneNumberOut, phone_number)
 
 
 async def list_phone_numbers(
@@ -263,7 +260,7 @@ async def list_phone_numbers(
 
 
 async def get_phone_number(session: AsyncSession, phone_number_id: uuid.UUID) -> schemas.PhoneNumberOut:
-    return _out(schemas.PhoneNumberOut, await _one(session, PhoneNumber, phone_number_id, "phone number"))
+    return to_struct(schemas.PhoneNumberOut, await _one(session, PhoneNumber, phone_number_id, "phone number"))
 
 
 async def delete_phone_number(session: AsyncSession, phone_number_id: uuid.UUID) -> None:
@@ -337,7 +334,7 @@ async def set_agent_skill(session: AsyncSession, data: schemas.AgentSkillIn) -> 
         {"proficiency": data.proficiency},
         "agent_skill.set",
     )
-    return _out(schemas.AgentSkillOut, row), created
+    return to_struct(schemas.AgentSkillOut, row), created
 
 
 async def list_agent_skills(
@@ -371,7 +368,7 @@ async def set_agent_attribute(
         {"valid_until": data.valid_until},
         "agent_attribute.set",
     )
-    return _out(schemas.AgentAttributeOut, row), created
+    return to_struct(schemas.AgentAttributeOut, row), created
 
 
 async def list_agent_attributes(
