@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -16,6 +16,7 @@ from app.routing.engine.model import (
     AgentPolicy,
     AgentState,
     AgentStateChanged,
+    AgentView,
     AttainmentUpdated,
     CallbackRequested,
     Channel,
@@ -23,6 +24,7 @@ from app.routing.engine.model import (
     ContactArrived,
     ContactEnded,
     ContactPolicy,
+    ContactTransferred,
     Decision,
     EngineConfig,
     Event,
@@ -34,6 +36,8 @@ from app.routing.engine.model import (
     OfferTimedOut,
     Overflow,
     QueueConfig,
+    QueueView,
+    Reconfigured,
     RemovalReason,
     Removed,
     RevokeReason,
@@ -41,6 +45,7 @@ from app.routing.engine.model import (
     SkillRequirement,
     TenantConfig,
     Tick,
+    Transferred,
     WrapUpEnded,
     WrapUpFinished,
     WrapUpStarted,
@@ -51,10 +56,19 @@ AUTO_BREAK_REASON = "missed offers"
 
 _EMPTY: frozenset[str] = frozenset()
 
+# Events that name nothing the configuration could lack (a stale reference is ignored, not refused).
+_UNCHECKED: frozenset[type] = frozenset(
+    {CallbackRequested, OfferAccepted, OfferRejected, OfferTimedOut, ContactEnded, ContactAbandoned, Tick}
+)
+
 # Timer kinds (heap entries are (due, push number, kind, id, token); the push number keeps the order total).
 _CONTACT_DUE = 0
 _OFFER_EXPIRES = 1
 _WRAP_UP_ENDS = 2
+
+
+# An agent's place in a pool line: the agent policy's key, smallest first (see RoutingEngine._index).
+_Entry = tuple[float, float, str]
 
 
 class _Status(Enum):
@@ -75,15 +89,16 @@ class _Contact:
     callback: bool
     preferred_agent: str | None  # None once the window is over (or when the agent could never take it)
     preferred_until: float
-    arrived_at: float  # original arrival: the place in line, kept across overflow and callback
+    arrived_at: float  # original arrival: the place in line, kept across overflow, callback and transfer
     entered_at: float  # arrival in the current queue: relaxation, overflow, max wait and callback offer
     seq: int
-    key: float = 0.0  # order inside the queue (see _queue_key)
+    key: float = 0.0  # order inside the queue (see _key)
     ring: int = 0
     status: _Status = _Status.WAITING
     agent_id: str | None = None
     offer_no: int = 0
     callback_offered: bool = False
+    answered: bool = False  # counted once for the service level, whatever transfers follow
     declined: set[str] = field(default_factory=set)
 
 
@@ -95,6 +110,7 @@ class _Agent:
     offer: str | None = None
     voice: int = 0
     chats: int = 0
+    held: list[str] = field(default_factory=list)  # connected contacts, in accept order (the counts above are faster)
     wrap_until: float | None = None
     wrap_tenant: str | None = None
     wrap_no: int = 0
@@ -103,6 +119,27 @@ class _Agent:
     last_offer_no: int = -1
     contacts_today: int = 0
     load: dict[str, int] = field(default_factory=dict)  # tenant -> offers, contacts and wrap-up held
+    departing: bool = False  # removed from the configuration: finishes its contacts and wrap-up, then leaves
+    # Its place in the free-agent pools (see RoutingEngine._index): what it was filed by, and its entries.
+    filed_as: tuple[bool, bool, float, float] | None = None  # (takes voice, takes chat, key's first two parts)
+    entries: list[tuple[list[_Entry], _Entry]] = field(default_factory=list)  # (pool line, entry in it)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """Everything derived from a configuration alone, built (and validated) before it replaces the engine's."""
+
+    tenants: dict[str, TenantConfig]
+    queues: dict[str, QueueConfig]
+    ring_after: dict[str, list[float]]  # queue -> when each relaxation step starts, in seconds in the queue
+    ring_agents: dict[str, list[frozenset[str]]]  # queue -> per ring, the agents meeting hard rules and its skills
+    key_factor: dict[str, float]  # queue -> seconds of waiting one priority level is worth (see _key)
+    delays: dict[str, tuple[float, ...]]  # queue -> times in the queue at which one of its rules may apply
+    agent_queues: dict[str, tuple[str, ...]]  # agent -> the queues it is in some ring of
+    # Pools: rings with the same agents (and, under BEST_PROFICIENCY, the same tenant and skills) share one.
+    ring_pools: dict[str, list[int]]  # queue -> per ring, its pool
+    agent_pools: dict[str, tuple[tuple[int, float], ...]]  # agent -> (pool, -proficiency in its queues) per pool
+    pool_count: int
 
 
 def _meets(skills: Iterable[SkillRequirement], levels: Mapping[str, int]) -> bool:
@@ -113,36 +150,15 @@ class RoutingEngine:
     """Deterministic: the same configuration and events give the same decisions."""
 
     def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-        self._tenants: dict[str, TenantConfig] = {t.tenant_id: t for t in config.tenants}
-        self._queues: dict[str, QueueConfig] = {q.queue_id: q for q in config.queues}
+        self._install(config, _tables(config))
         self._agents: dict[str, _Agent] = {a.agent_id: _Agent(a) for a in config.agents}
-        _validate(config, self._tenants, self._queues)
-        self._ring_after: dict[str, list[float]] = {}
-        self._ring_agents: dict[str, list[frozenset[str]]] = {}
-        self._key_factor: dict[str, float] = {}
-        queues_of: dict[str, list[str]] = {a: [] for a in self._agents}
-        for queue in config.queues:
-            tenant = self._tenants[queue.tenant_id]
-            rings = (queue.skills, *(step.skills for step in queue.relaxation))
-            self._ring_after[queue.queue_id] = [step.after_seconds for step in queue.relaxation]
-            self._ring_agents[queue.queue_id] = [
-                frozenset(a.agent_id for a in config.agents if _static_fit(a, queue, ring)) for ring in rings
-            ]
-            for agent_id in sorted(set[str]().union(*self._ring_agents[queue.queue_id])):
-                queues_of[agent_id].append(queue.queue_id)
-            self._key_factor[queue.queue_id] = (
-                config.priority_weight * tenant.answer_target_seconds
-                if config.contact_policy is ContactPolicy.SLA_AWARE
-                else config.priority_aging_seconds
-            )
-        self._agent_queues: dict[str, tuple[str, ...]] = {a: tuple(qs) for a, qs in queues_of.items()}
         # One line per queue and channel, so an agent with room for chats only never scans the voice line.
         self._lines: dict[tuple[str, Channel], list[tuple[float, int, str]]] = {
             (q, channel): [] for q in self._queues for channel in Channel
         }
         self._contacts: dict[str, _Contact] = {}
         self._free: set[str] = set()
+        self._pools = _empty_pools(self._pool_count)
         self._logged_in = 0
         self._engaged: dict[str, int] = dict.fromkeys(self._tenants, 0)
         self._attainment: dict[str, Attainment] = {t: Attainment() for t in self._tenants}
@@ -152,8 +168,22 @@ class RoutingEngine:
         self._day = -math.inf
         self._seq = 0
         self._offer_no = 0
+        self._wrap_no = 0  # one sequence for every agent: a re-added agent never matches an old wrap-up timer
         self._push_no = 0
         self._out: list[Decision] = []
+
+    def _install(self, config: EngineConfig, tables: _Tables) -> None:
+        self.config = config
+        self._tenants = tables.tenants
+        self._queues = tables.queues
+        self._ring_after = tables.ring_after
+        self._ring_agents = tables.ring_agents
+        self._key_factor = tables.key_factor
+        self._delays = tables.delays
+        self._agent_queues = tables.agent_queues
+        self._ring_pools = tables.ring_pools
+        self._agent_pools = tables.agent_pools
+        self._pool_count = tables.pool_count
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -173,9 +203,44 @@ class RoutingEngine:
         """Agents holding an offer, a contact or a wrap-up of this tenant."""
         return self._engaged[tenant_id]
 
+    def agent_view(self, agent_id: str) -> AgentView:
+        """A configured agent, or a removed one still finishing its contacts or wrap-up."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            raise RoutingError(f"unknown agent {agent_id!r}")
+        return AgentView(
+            agent_id,
+            agent.state,
+            agent.reason,
+            agent.offer,
+            tuple(agent.held),
+            agent.wrap_until,
+            agent.idle_since,
+            agent.departing,
+        )
+
+    def agents(self) -> tuple[AgentView, ...]:
+        """Every agent `agent_view` knows, by agent id."""
+        return tuple(self.agent_view(agent_id) for agent_id in sorted(self._agents))
+
+    def queue_view(self, queue_id: str) -> QueueView:
+        """A queue's line: how many wait (not counting offers out) and the first arrival among them."""
+        queue = self._queues.get(queue_id)
+        if queue is None:
+            raise RoutingError(f"unknown queue {queue_id!r}")
+        lines = [self._lines[queue_id, channel] for channel in Channel]
+        oldest = min((self._contacts[entry[2]].arrived_at for line in lines for entry in line), default=None)
+        return QueueView(queue_id, queue.tenant_id, sum(len(line) for line in lines), oldest)
+
+    def queues(self) -> tuple[QueueView, ...]:
+        """Every configured queue, in configuration order."""
+        return tuple(self.queue_view(queue_id) for queue_id in self._queues)
+
     # --- the one entry point ------------------------------------------------------------------------
 
     def handle(self, event: Event) -> list[Decision]:
+        """The decisions the event leads to. A RoutingError is raised before anything changes (time included)."""
+        tables = None if type(event) in _UNCHECKED else self._check(event)  # spares the most frequent events
         out: list[Decision] = []
         self._out = out
         self._advance(event.at)
@@ -187,9 +252,9 @@ class RoutingEngine:
                 if contact is not None and contact.status is not _Status.CONNECTED:
                     contact.callback = True
             case AgentLoggedIn():
-                self._set_state(self._agent(event.agent_id), AgentState.AVAILABLE, "")
+                self._set_state(self._agents[event.agent_id], AgentState.AVAILABLE, "")
             case AgentStateChanged():
-                self._set_state(self._agent(event.agent_id), event.state, event.reason)
+                self._set_state(self._agents[event.agent_id], event.state, event.reason)
             case OfferAccepted():
                 self._accept(event.contact_id, event.agent_id)
             case OfferRejected() | OfferTimedOut():
@@ -199,20 +264,74 @@ class RoutingEngine:
             case ContactEnded():
                 self._end(event.contact_id)
             case WrapUpEnded():
-                agent = self._agent(event.agent_id)
-                if agent.wrap_until is not None:
+                agent = self._agents.get(event.agent_id)  # a removed agent leaves once its wrap-up ran out
+                if agent is not None and agent.wrap_until is not None:
                     self._end_wrap_up(agent)
             case ContactAbandoned():
                 self._abandon(event.contact_id)
             case AttainmentUpdated():
-                if event.tenant_id not in self._tenants:
-                    raise RoutingError(f"unknown tenant {event.tenant_id!r}")
                 self._attainment[event.tenant_id] = Attainment(
                     event.answered, event.answered_within_target, event.abandoned
                 )
+            case ContactTransferred():
+                self._transfer(event)
+            case Reconfigured():
+                assert tables is not None
+                self._reconfigure(event.config, tables)
             case Tick():
                 pass
         return out
+
+    def _check(self, event: Event) -> _Tables | None:
+        """Refuse what the configuration forbids, before any change; for a new configuration, its tables."""
+        match event:
+            case ContactArrived():
+                queue = self._queues.get(event.queue_id)
+                if queue is None:
+                    raise RoutingError(f"unknown queue {event.queue_id!r}")
+                if queue.tenant_id != event.tenant_id:
+                    raise RoutingError(f"queue {event.queue_id!r} does not belong to tenant {event.tenant_id!r}")
+            case AgentLoggedIn() | AgentStateChanged():
+                self._check_configured(event.agent_id)
+            case WrapUpEnded() if event.agent_id not in self._agents:
+                raise RoutingError(f"unknown agent {event.agent_id!r}")
+            case AttainmentUpdated() if event.tenant_id not in self._tenants:
+                raise RoutingError(f"unknown tenant {event.tenant_id!r}")
+            case ContactTransferred():
+                self._check_transfer(event)
+            case Reconfigured():
+                return _tables(event.config)
+        return None
+
+    def _check_configured(self, agent_id: str) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is None or agent.departing:
+            raise RoutingError(f"unknown agent {agent_id!r}")
+
+    def _check_transfer(self, event: ContactTransferred) -> None:
+        if event.to_queue is None and event.to_agent is None:
+            raise RoutingError("a transfer needs a queue or an agent to go to")
+        if event.to_queue is not None and event.to_queue not in self._queues:
+            raise RoutingError(f"unknown queue {event.to_queue!r}")
+        if event.to_agent is not None:
+            self._check_configured(event.to_agent)
+            if event.to_agent == event.agent_id:
+                raise RoutingError("an agent cannot transfer a contact to itself")
+            if event.window_seconds <= 0:
+                raise RoutingError("a transfer to an agent needs a window > 0")
+        contact = self._held(event.contact_id, event.agent_id)
+        if contact is None:
+            return  # stale or replayed: ignored in `_transfer`, like an accept from an agent not offered the contact
+        queue_id = contact.queue_id if event.to_queue is None else event.to_queue
+        queue = self._queues.get(queue_id)
+        if queue is None:
+            raise RoutingError(f"the contact's queue {queue_id!r} is closed: name a queue to transfer to")
+        if queue.tenant_id != contact.tenant_id:
+            raise RoutingError(f"queue {queue_id!r} does not belong to the contact's tenant {contact.tenant_id!r}")
+        if event.to_agent is not None and not self._could_take(
+            event.to_agent, contact.tenant_id, contact.required_attributes, contact.channel, queue
+        ):
+            raise RoutingError(f"agent {event.to_agent!r} can never take this contact in queue {queue_id!r}")
 
     # --- time ---------------------------------------------------------------------------------------
 
@@ -232,8 +351,8 @@ class RoutingEngine:
                     self._out.append(OfferRevoked(contact.contact_id, contact.agent_id, RevokeReason.TIMEOUT))
                     self._miss(contact)
             else:
-                agent = self._agents[ident]
-                if agent.wrap_no == token and agent.wrap_until is not None:
+                agent = self._agents.get(ident)
+                if agent is not None and agent.wrap_no == token and agent.wrap_until is not None:
                     self._out.append(WrapUpFinished(agent.config.agent_id))
                     self._end_wrap_up(agent)
         self._set_now(at)
@@ -251,6 +370,7 @@ class RoutingEngine:
             self._day = day
             for agent in self._agents.values():
                 agent.contacts_today = 0
+                self._refresh(agent)  # FEWEST_CONTACTS: a new key
 
     def _push(self, due: float, kind: int, ident: str, token: int = 0) -> None:
         self._push_no += 1
@@ -259,19 +379,14 @@ class RoutingEngine:
     # --- contacts -----------------------------------------------------------------------------------
 
     def _arrive(self, event: ContactArrived) -> None:
-        queue = self._queues.get(event.queue_id)
-        if queue is None:
-            raise RoutingError(f"unknown queue {event.queue_id!r}")
-        if queue.tenant_id != event.tenant_id:
-            raise RoutingError(f"queue {event.queue_id!r} does not belong to tenant {event.tenant_id!r}")
         if event.contact_id in self._contacts:
             return  # a replayed arrival
+        queue = self._queues[event.queue_id]
         self._seq += 1
         preferred = event.preferred_agent
         if preferred is not None and (
             event.preferred_window_seconds <= 0
-            or preferred not in self._agents
-            or not self._hard_fit(self._agents[preferred], event.tenant_id, event.required_attributes, queue)
+            or not self._could_take(preferred, event.tenant_id, event.required_attributes, event.channel, queue)
         ):
             preferred = None  # an agent who could never take the contact is no preference
         contact = _Contact(
@@ -290,24 +405,33 @@ class RoutingEngine:
         )
         self._contacts[contact.contact_id] = contact
         self._enter(contact)
-        if preferred is not None:
-            self._push(contact.preferred_until, _CONTACT_DUE, contact.contact_id)
         self._route_contact(contact)
+
+    def _key(self, contact: _Contact) -> float:
+        """Order inside the queue: the scores grow with waiting alone, so the order is fixed at entry."""
+        priority = self._queues[contact.queue_id].priority + contact.priority
+        return contact.arrived_at - priority * self._key_factor[contact.queue_id]
+
+    def _ring(self, contact: _Contact) -> int:
+        # Compare with due times computed as the timers were (entered + delay), not with a subtracted wait:
+        # float rounding must not leave a rule unapplied when its own timer fires.
+        return sum(1 for after in self._ring_after[contact.queue_id] if self._now >= contact.entered_at + after)
 
     def _enter(self, contact: _Contact) -> None:
         """Put a contact in line in its current queue and schedule the queue's time-based rules for it."""
-        queue = self._queues[contact.queue_id]
-        contact.key = contact.arrived_at - (queue.priority + contact.priority) * self._key_factor[queue.queue_id]
-        contact.ring = bisect_right(self._ring_after[queue.queue_id], 0.0)
-        insort(self._lines[queue.queue_id, contact.channel], (contact.key, contact.seq, contact.contact_id))
-        dues = [step.after_seconds for step in queue.relaxation]
-        dues += [
-            s
-            for s in (queue.max_wait_seconds, queue.overflow_after_seconds, queue.callback_offer_after_seconds)
-            if s is not None
-        ]
-        for due in sorted(set(dues)):
-            self._push(contact.entered_at + due, _CONTACT_DUE, contact.contact_id)
+        contact.key = self._key(contact)
+        contact.ring = self._ring(contact)
+        insort(self._lines[contact.queue_id, contact.channel], (contact.key, contact.seq, contact.contact_id))
+        self._schedule(contact)
+
+    def _schedule(self, contact: _Contact) -> None:
+        """Timers for the rules of the contact's queue not yet past, and for the end of its preferred window."""
+        dues = [contact.entered_at + delay for delay in self._delays[contact.queue_id]]
+        if contact.preferred_agent is not None:
+            dues.append(contact.preferred_until)
+        for due in dues:
+            if due >= self._now:
+                self._push(due, _CONTACT_DUE, contact.contact_id)
 
     def _leave_line(self, contact: _Contact) -> None:
         line = self._lines[contact.queue_id, contact.channel]
@@ -326,10 +450,8 @@ class RoutingEngine:
         """Apply the time-based rules to a waiting contact; True when its set of eligible agents may have grown."""
         queue = self._queues[contact.queue_id]
 
-        # Compare with due times computed as the timers were (entered + delay), not with a subtracted wait:
-        # float rounding must not leave a rule unapplied when its own timer fires.
         def due(delay: float | None) -> bool:
-            return delay is not None and self._now >= contact.entered_at + delay
+            return delay is not None and self._now >= contact.entered_at + delay  # as in _ring
 
         if not contact.callback and due(queue.max_wait_seconds):
             self._leave_line(contact)
@@ -352,7 +474,7 @@ class RoutingEngine:
             contact.callback_offered = True
             self._out.append(OfferCallback(contact.contact_id, queue.queue_id))
         grown = False
-        ring = sum(1 for after in self._ring_after[queue.queue_id] if due(after))
+        ring = self._ring(contact)
         if ring != contact.ring:
             contact.ring = ring
             grown = True
@@ -361,10 +483,17 @@ class RoutingEngine:
             grown = True
         return grown
 
+    def _open_queue(self, contact: _Contact) -> QueueConfig | None:
+        """The contact's queue, unless a new configuration closed it (or gave it to another tenant)."""
+        queue = self._queues.get(contact.queue_id)
+        return queue if queue is not None and queue.tenant_id == contact.tenant_id else None
+
     def _remove(self, contact: _Contact, reason: RemovalReason) -> None:
         contact.status = _Status.GONE
         del self._contacts[contact.contact_id]
-        self._attainment[contact.tenant_id].abandoned += 1
+        # A closed queue is no caller giving up; an answered (then transferred) contact counted once already.
+        if reason is not RemovalReason.QUEUE_CLOSED and not contact.answered:
+            self._attainment[contact.tenant_id].abandoned += 1
         self._out.append(Removed(contact.contact_id, contact.queue_id, reason))
 
     def _abandon(self, contact_id: str) -> None:
@@ -383,6 +512,13 @@ class RoutingEngine:
         """The contact if it is on offer to this agent now (stale or replayed events name another state)."""
         contact = self._contacts.get(contact_id)
         if contact is None or contact.status is not _Status.OFFERED or contact.agent_id != agent_id:
+            return None
+        return contact
+
+    def _held(self, contact_id: str, agent_id: str) -> _Contact | None:
+        """The contact if it is connected to this agent now."""
+        contact = self._contacts.get(contact_id)
+        if contact is None or contact.status is not _Status.CONNECTED or contact.agent_id != agent_id:
             return None
         return contact
 
@@ -426,12 +562,15 @@ class RoutingEngine:
             agent.voice += 1
         else:
             agent.chats += 1
+        agent.held.append(contact_id)
         agent.misses = 0
         agent.contacts_today += 1
-        counters = self._attainment[contact.tenant_id]
-        counters.answered += 1
-        if self._now - contact.arrived_at <= self._tenants[contact.tenant_id].answer_target_seconds:
-            counters.answered_within_target += 1
+        if not contact.answered:
+            contact.answered = True
+            counters = self._attainment[contact.tenant_id]
+            counters.answered += 1
+            if self._now - contact.arrived_at <= self._tenants[contact.tenant_id].answer_target_seconds:
+                counters.answered_within_target += 1
         self._refresh(agent)
         self._route_agent(agent)  # a chat agent may take more
 
@@ -452,30 +591,37 @@ class RoutingEngine:
         contact = self._contacts.get(contact_id)
         if contact is None or contact.status is not _Status.CONNECTED:
             return
-        assert contact.agent_id is not None
         contact.status = _Status.GONE
         del self._contacts[contact_id]
+        self._settle(self._let_go(contact))
+
+    def _let_go(self, contact: _Contact) -> _Agent:
+        """The agent's side of a connected contact leaving it (ended or transferred): its room back, then the
+        wrap-up of the contact's queue (none if a new configuration closed the queue)."""
+        assert contact.agent_id is not None
         agent = self._agents[contact.agent_id]
+        agent.held.remove(contact.contact_id)
         if contact.channel is Channel.VOICE:
             agent.voice -= 1
         else:
             agent.chats -= 1
-        wrap_up = self._queues[contact.queue_id].wrap_up_seconds
+        queue = self._open_queue(contact)
+        wrap_up = 0.0 if queue is None else queue.wrap_up_seconds
         if wrap_up > 0:
             # Wrap-up blocks the agent for every queue; a newer wrap-up replaces a running one.
             if agent.wrap_tenant is not None:
                 self._release(agent, agent.wrap_tenant)
-            agent.wrap_no += 1
+            self._wrap_no += 1
+            agent.wrap_no = self._wrap_no
             agent.wrap_until = self._now + wrap_up
             agent.wrap_tenant = contact.tenant_id
             self._hold(agent, contact.tenant_id)
             self._push(agent.wrap_until, _WRAP_UP_ENDS, agent.config.agent_id, agent.wrap_no)
-            self._out.append(WrapUpStarted(agent.config.agent_id, contact_id, agent.wrap_until))
+            self._out.append(WrapUpStarted(agent.config.agent_id, contact.contact_id, agent.wrap_until))
         elif agent.voice == agent.chats == 0 and agent.wrap_until is None:
             agent.idle_since = self._now
         self._release(agent, contact.tenant_id)
-        self._refresh(agent)
-        self._route_agent(agent)
+        return agent
 
     def _end_wrap_up(self, agent: _Agent) -> None:
         assert agent.wrap_tenant is not None
@@ -484,16 +630,31 @@ class RoutingEngine:
         agent.wrap_tenant = None
         if agent.voice == agent.chats == 0:
             agent.idle_since = self._now
-        self._refresh(agent)
-        self._route_agent(agent)
+        self._settle(agent)
+
+    def _transfer(self, event: ContactTransferred) -> None:
+        """The contact leaves its agent and waits again (checked in _check_transfer): in the target queue at its
+        first arrival's place, with the target agent preferred for the window, never back to the agent."""
+        contact = self._held(event.contact_id, event.agent_id)
+        if contact is None:
+            return
+        queue_id = contact.queue_id if event.to_queue is None else event.to_queue
+        self._out.append(Transferred(contact.contact_id, event.agent_id, queue_id, event.to_agent))
+        agent = self._let_go(contact)
+        contact.status = _Status.WAITING
+        contact.agent_id = None
+        contact.queue_id = queue_id
+        contact.entered_at = self._now
+        contact.callback = False  # whatever it was, the caller is on the line now
+        contact.callback_offered = False
+        contact.declined = {event.agent_id}
+        contact.preferred_agent = event.to_agent
+        contact.preferred_until = self._now + event.window_seconds
+        self._enter(contact)
+        self._route_contact(contact)
+        self._settle(agent)
 
     # --- agents -------------------------------------------------------------------------------------
-
-    def _agent(self, agent_id: str) -> _Agent:
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            raise RoutingError(f"unknown agent {agent_id!r}")
-        return agent
 
     def _set_state(self, agent: _Agent, state: AgentState, reason: str) -> None:
         old = agent.state
@@ -510,6 +671,19 @@ class RoutingEngine:
         self._refresh(agent)
         self._route_agent(agent)
 
+    def _settle(self, agent: _Agent) -> None:
+        """After an agent let go of work: a removed agent holding nothing more leaves, any other may take work."""
+        self._refresh(agent)
+        if not self._retire(agent):
+            self._route_agent(agent)
+
+    def _retire(self, agent: _Agent) -> bool:
+        """Forget a removed agent once it holds nothing (it never holds an offer: those were revoked)."""
+        if agent.departing and not agent.held and agent.wrap_until is None:
+            del self._agents[agent.config.agent_id]
+            return True
+        return False
+
     def _hold(self, agent: _Agent, tenant_id: str) -> None:
         held = agent.load.get(tenant_id, 0)
         agent.load[tenant_id] = held + 1
@@ -525,39 +699,172 @@ class RoutingEngine:
             self._engaged[tenant_id] -= 1
 
     def _refresh(self, agent: _Agent) -> None:
-        """Keep the set of agents that could take some contact now."""
-        if self._can_take(agent, Channel.VOICE) or self._can_take(agent, Channel.CHAT):
+        """Keep the set of agents that could take some contact now, and their place in the pools."""
+        voice = self._can_take(agent, Channel.VOICE)
+        chat = self._can_take(agent, Channel.CHAT)
+        if voice or chat:
             self._free.add(agent.config.agent_id)
         else:
             self._free.discard(agent.config.agent_id)
+        self._index(agent, voice, chat)
+
+    def _index(self, agent: _Agent, voice: bool, chat: bool) -> None:
+        """File the agent in each pool it belongs to, in the line of each channel it can take now, by its key
+        under the agent policy (smallest wins; the agent id makes the order total):
+
+        - LONGEST_IDLE (idle_since, 0, id); ROUND_ROBIN (last offer number, 0, id);
+        - FEWEST_CONTACTS (contacts today, idle_since, id); BEST_PROFICIENCY (-proficiency, idle_since, id).
+
+        So a contact finds its best agent at the head of its line. Called whenever what the key or the
+        channels depend on changes; it moves the agent only when they did."""
+        policy = self.config.agent_policy
+        if policy is AgentPolicy.LONGEST_IDLE:
+            first, second = agent.idle_since, 0.0
+        elif policy is AgentPolicy.ROUND_ROBIN:
+            first, second = float(agent.last_offer_no), 0.0
+        elif policy is AgentPolicy.FEWEST_CONTACTS:
+            first, second = float(agent.contacts_today), agent.idle_since
+        else:
+            first, second = 0.0, agent.idle_since  # the first part is per pool: -proficiency
+        filed_as = (voice, chat, first, second) if voice or chat else None
+        if filed_as == agent.filed_as:
+            return
+        for line, entry in agent.entries:
+            del line[bisect_left(line, entry)]
+        agent.entries = []
+        agent.filed_as = filed_as
+        if filed_as is None:
+            return
+        agent_id = agent.config.agent_id
+        by_proficiency = policy is AgentPolicy.BEST_PROFICIENCY
+        for pool, rank in self._agent_pools.get(agent_id, ()):
+            entry = (rank if by_proficiency else first, second, agent_id)
+            lines = self._pools[pool]
+            for takes, line in ((voice, lines[0]), (chat, lines[1])):
+                if takes:
+                    insort(line, entry)
+                    agent.entries.append((line, entry))
 
     @staticmethod
-    def _can_take(agent: _Agent, channel: Channel) -> bool:
-        if agent.state is not AgentState.AVAILABLE or agent.offer is not None or agent.wrap_until is not None:
-            return False
+    def _has_room(agent: _Agent, channel: Channel) -> bool:
+        """Channel capacity, offers aside."""
         if agent.voice:
             return False  # voice blocks everything
         if channel is Channel.VOICE:
             return agent.config.voice and agent.chats == 0
         return agent.chats < agent.config.chat_capacity
 
-    def _hard_fit(self, agent: _Agent, tenant_id: str, required: frozenset[str], queue: QueueConfig) -> bool:
-        """Could the agent ever take this contact (in some ring of the queue)?"""
-        agent_id = agent.config.agent_id
-        return required <= agent.config.attributes.get(tenant_id, _EMPTY) and any(
-            agent_id in ring for ring in self._ring_agents[queue.queue_id]
+    @classmethod
+    def _can_take(cls, agent: _Agent, channel: Channel) -> bool:
+        if agent.state is not AgentState.AVAILABLE or agent.offer is not None or agent.wrap_until is not None:
+            return False
+        return cls._has_room(agent, channel)
+
+    def _could_take(
+        self, agent_id: str, tenant_id: str, required: frozenset[str], channel: Channel, queue: QueueConfig
+    ) -> bool:
+        """Could the agent ever take such a contact (in some ring of the queue, on that channel)?"""
+        agent = self._agents.get(agent_id)
+        return (
+            agent is not None
+            and any(agent_id in ring for ring in self._ring_agents[queue.queue_id])
+            and required <= agent.config.attributes.get(tenant_id, _EMPTY)
+            and (agent.config.voice if channel is Channel.VOICE else agent.config.chat_capacity > 0)
         )
 
+    def _fits(self, agent: _Agent, contact: _Contact) -> bool:
+        """Hard rules (tenant, attributes) and the soft skills as relaxed so far."""
+        ring = self._ring_agents[contact.queue_id][contact.ring]
+        attributes = agent.config.attributes.get(contact.tenant_id, _EMPTY)
+        return agent.config.agent_id in ring and contact.required_attributes <= attributes
+
     def _eligible(self, agent: _Agent, contact: _Contact) -> bool:
-        """Hard rules (tenant, attributes) always; soft skills as relaxed so far; capacity now."""
+        """Fits, has not declined it, within the preferred window is the preferred agent, can take the channel now."""
         agent_id = agent.config.agent_id
         return (
             (contact.preferred_agent is None or contact.preferred_agent == agent_id)
-            and agent_id in self._ring_agents[contact.queue_id][contact.ring]
-            and contact.required_attributes <= agent.config.attributes.get(contact.tenant_id, _EMPTY)
             and agent_id not in contact.declined
             and self._can_take(agent, contact.channel)
+            and self._fits(agent, contact)
         )
+
+    # --- reconfiguration ----------------------------------------------------------------------------
+
+    def _reconfigure(self, config: EngineConfig, tables: _Tables) -> None:
+        """Swap the configuration under the live state (rules in the package docstring)."""
+        self._install(config, tables)
+        agents: dict[str, _Agent] = {}
+        for agent_config in config.agents:
+            agent = self._agents.get(agent_config.agent_id) or _Agent(agent_config)
+            agent.config = agent_config
+            agent.departing = False
+            agents[agent_config.agent_id] = agent
+        for agent_id, agent in self._agents.items():
+            if agent_id not in agents:
+                agent.departing = True
+                agent.state = AgentState.OFFLINE
+                agent.reason = ""
+                agents[agent_id] = agent
+        self._agents = agents
+        self._pools = _empty_pools(self._pool_count)
+        for agent in agents.values():  # filed again by the new pools and keys in the _refresh below
+            agent.filed_as = None
+            agent.entries = []
+
+        self._lines = {(q, channel): [] for q in self._queues for channel in Channel}
+        self._timers = [timer for timer in self._timers if timer[2] != _CONTACT_DUE]
+        heapq.heapify(self._timers)
+        for contact in list(self._contacts.values()):
+            if contact.status is not _Status.CONNECTED:
+                self._reconfigure_contact(contact)
+        for line in self._lines.values():
+            line.sort()
+
+        self._engaged = dict.fromkeys(self._tenants, 0)
+        for agent in self._agents.values():
+            for tenant_id in agent.load:  # tenants removed stay counted while their contacts or wrap-up last
+                self._engaged[tenant_id] = self._engaged.get(tenant_id, 0) + 1
+        self._attainment = {t: self._attainment.get(t, Attainment()) for t in self._tenants}
+        self._interval = self._now // config.interval_seconds  # the counters so far carry on
+        self._day = self._now // config.day_seconds
+        self._logged_in = sum(agent.state is not AgentState.OFFLINE for agent in self._agents.values())
+        for agent in list(self._agents.values()):
+            self._refresh(agent)
+            self._retire(agent)
+
+        for contact in list(self._contacts.values()):
+            if contact.status is _Status.WAITING:
+                self._evaluate(contact)
+        waiting = [contact for contact in self._contacts.values() if contact.status is _Status.WAITING]
+        for contact in sorted(waiting, key=self._rank, reverse=True):
+            if not self._free:
+                break
+            self._route_contact(contact)
+
+    def _reconfigure_contact(self, contact: _Contact) -> None:
+        """A waiting or offered contact under the new configuration: closed out, or re-keyed and rescheduled."""
+        queue = self._open_queue(contact)
+        if queue is not None:
+            contact.key = self._key(contact)
+            contact.ring = self._ring(contact)
+            if contact.preferred_agent is not None and not self._could_take(
+                contact.preferred_agent, contact.tenant_id, contact.required_attributes, contact.channel, queue
+            ):
+                contact.preferred_agent = None
+        if contact.status is _Status.OFFERED:
+            assert contact.agent_id is not None
+            agent = self._agents[contact.agent_id]
+            if queue is None or not (self._fits(agent, contact) and self._has_room(agent, contact.channel)):
+                self._withdraw_offer(contact, RevokeReason.CONFIG_CHANGED)
+                contact.status = _Status.WAITING
+                contact.agent_id = None
+        if queue is None:
+            if contact.status is _Status.WAITING:
+                self._remove(contact, RemovalReason.QUEUE_CLOSED)
+            return
+        if contact.status is _Status.WAITING:
+            self._lines[contact.queue_id, contact.channel].append((contact.key, contact.seq, contact.contact_id))
+        self._schedule(contact)
 
     # --- matching -----------------------------------------------------------------------------------
 
@@ -568,35 +875,19 @@ class RoutingEngine:
             if self._eligible(preferred, contact):
                 self._offer(contact, preferred)
             return
-        ring = self._ring_agents[contact.queue_id][contact.ring]
-        pool = self._free if len(self._free) < len(ring) else ring
-        best: _Agent | None = None
-        best_key: tuple[float, float, str] | None = None
-        for agent_id in pool:
-            if agent_id not in self._free or agent_id not in ring:
+        # The pool line holds the free agents of the contact's ring able to take its channel, best first:
+        # the first one meeting the contact's own rules wins.
+        line = self._pools[self._ring_pools[contact.queue_id][contact.ring]][contact.channel is Channel.CHAT]
+        required = contact.required_attributes
+        declined = contact.declined
+        for _, _, agent_id in line:
+            if agent_id in declined:
                 continue
             agent = self._agents[agent_id]
-            if not self._eligible(agent, contact):
+            if required and not required <= agent.config.attributes.get(contact.tenant_id, _EMPTY):
                 continue
-            key = self._agent_key(agent, contact)
-            if best_key is None or key < best_key:
-                best, best_key = agent, key
-        if best is not None:
-            self._offer(contact, best)
-
-    def _agent_key(self, agent: _Agent, contact: _Contact) -> tuple[float, float, str]:
-        """Smallest wins; the agent id makes the order total, so set iteration order never matters."""
-        policy = self.config.agent_policy
-        agent_id = agent.config.agent_id
-        if policy is AgentPolicy.LONGEST_IDLE:
-            return (agent.idle_since, 0.0, agent_id)
-        if policy is AgentPolicy.ROUND_ROBIN:
-            return (float(agent.last_offer_no), 0.0, agent_id)
-        if policy is AgentPolicy.FEWEST_CONTACTS:
-            return (float(agent.contacts_today), agent.idle_since, agent_id)
-        levels = agent.config.skills.get(contact.tenant_id, {})
-        proficiency = sum(levels.get(req.skill, 0) for req in self._queues[contact.queue_id].skills)
-        return (-float(proficiency), agent.idle_since, agent_id)
+            self._offer(contact, agent)
+            return
 
     def _route_agent(self, agent: _Agent) -> None:
         """An agent can take work: give it the waiting contact that ranks highest (see _rank)."""
@@ -636,6 +927,77 @@ class RoutingEngine:
             return aging_score(wait, priority, self.config.priority_aging_seconds)
         risk = deficit(self._attainment[tenant.tenant_id], tenant.service_level_target)
         return sla_score(wait, tenant.answer_target_seconds, risk, tenant.weight, priority, self.config.priority_weight)
+
+
+def _empty_pools(count: int) -> list[tuple[list[_Entry], list[_Entry]]]:
+    """Per pool, the lines of free agents able to take voice and chat, by the agent key (see _index)."""
+    return [([], []) for _ in range(count)]
+
+
+def _tables(config: EngineConfig) -> _Tables:
+    tenants = {t.tenant_id: t for t in config.tenants}
+    queues = {q.queue_id: q for q in config.queues}
+    _validate(config, tenants, queues)
+    # Only agents assigned to a queue's tenant can be in its rings: index them so a large pool builds fast.
+    assigned: dict[str, list[AgentConfig]] = {t: [] for t in tenants}
+    configs = {a.agent_id: a for a in config.agents}
+    for agent in config.agents:
+        for tenant_id in agent.tenants:
+            assigned[tenant_id].append(agent)
+    ring_after: dict[str, list[float]] = {}
+    ring_agents: dict[str, list[frozenset[str]]] = {}
+    key_factor: dict[str, float] = {}
+    delays: dict[str, tuple[float, ...]] = {}
+    queues_of: dict[str, list[str]] = {a.agent_id: [] for a in config.agents}
+    by_proficiency = config.agent_policy is AgentPolicy.BEST_PROFICIENCY
+    pools: dict[tuple[frozenset[str], str, tuple[SkillRequirement, ...]], int] = {}
+    ring_pools: dict[str, list[int]] = {}
+    pools_of: dict[str, list[tuple[int, float]]] = {a.agent_id: [] for a in config.agents}
+    for queue in config.queues:
+        queue_id = queue.queue_id
+        rings = (queue.skills, *(step.skills for step in queue.relaxation))
+        ring_after[queue_id] = [step.after_seconds for step in queue.relaxation]
+        ring_agents[queue_id] = [
+            frozenset(a.agent_id for a in assigned[queue.tenant_id] if _static_fit(a, queue, ring)) for ring in rings
+        ]
+        for agent_id in frozenset[str]().union(*ring_agents[queue_id]):
+            queues_of[agent_id].append(queue_id)
+        ring_pools[queue_id] = []
+        for members in ring_agents[queue_id]:
+            # The agent key depends on the queue only through the proficiency in its tenant's skills.
+            signature = (members, queue.tenant_id, queue.skills) if by_proficiency else (members, "", ())
+            pool = pools.get(signature)
+            if pool is None:
+                pool = pools[signature] = len(pools)
+                for agent_id in members:
+                    rank = -float(_proficiency(configs[agent_id], queue)) if by_proficiency else 0.0
+                    pools_of[agent_id].append((pool, rank))
+            ring_pools[queue_id].append(pool)
+        key_factor[queue_id] = (
+            config.priority_weight * tenants[queue.tenant_id].answer_target_seconds
+            if config.contact_policy is ContactPolicy.SLA_AWARE
+            else config.priority_aging_seconds
+        )
+        timed = (queue.max_wait_seconds, queue.overflow_after_seconds, queue.callback_offer_after_seconds)
+        delays[queue_id] = tuple(sorted({*ring_after[queue_id], *(s for s in timed if s is not None)}))
+    return _Tables(
+        tenants=tenants,
+        queues=queues,
+        ring_after=ring_after,
+        ring_agents=ring_agents,
+        key_factor=key_factor,
+        delays=delays,
+        agent_queues={agent_id: tuple(qs) for agent_id, qs in queues_of.items()},
+        ring_pools=ring_pools,
+        agent_pools={agent_id: tuple(ps) for agent_id, ps in pools_of.items()},
+        pool_count=len(pools),
+    )
+
+
+def _proficiency(agent: AgentConfig, queue: QueueConfig) -> int:
+    """BEST_PROFICIENCY: the agent's levels in the queue's (unrelaxed) skills, summed."""
+    levels = agent.skills.get(queue.tenant_id, {})
+    return sum(levels.get(req.skill, 0) for req in queue.skills)
 
 
 def _static_fit(agent: AgentConfig, queue: QueueConfig, skills: tuple[SkillRequirement, ...]) -> bool:

@@ -41,12 +41,14 @@ class ContactPolicy(StrEnum):
 class RemovalReason(StrEnum):
     ABANDONED = "abandoned"
     MAX_WAIT = "max_wait"
+    QUEUE_CLOSED = "queue_closed"  # its queue (or its tenant) left the configuration
 
 
 class RevokeReason(StrEnum):
     TIMEOUT = "timeout"
     ABANDONED = "abandoned"
     AGENT_UNAVAILABLE = "agent_unavailable"
+    CONFIG_CHANGED = "config_changed"  # a new configuration no longer lets the agent take the contact
 
 
 # --- configuration ---------------------------------------------------------------------------------
@@ -206,6 +208,26 @@ class AttainmentUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactTransferred:
+    """The agent hands a connected contact on: to a queue, to an agent (preferred for `window_seconds`), or both."""
+
+    at: float
+    contact_id: str
+    agent_id: str  # the agent holding the contact
+    to_queue: str | None = None  # None: the contact's current queue (with to_agent)
+    to_agent: str | None = None
+    window_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reconfigured:
+    """Tenants, queues and agents edited: the new configuration replaces the old one, the live state stays."""
+
+    at: float
+    config: EngineConfig
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     at: float
 
@@ -222,6 +244,8 @@ Event = (
     | WrapUpEnded
     | ContactAbandoned
     | AttainmentUpdated
+    | ContactTransferred
+    | Reconfigured
     | Tick
 )
 
@@ -285,8 +309,52 @@ class WrapUpFinished:
     agent_id: str
 
 
-Decision = Offer | OfferRevoked | Overflow | OfferCallback | Removed | AgentAutoBreak | WrapUpStarted | WrapUpFinished
+@dataclass(frozen=True, slots=True)
+class Transferred:
+    """A transfer took effect (a transfer naming a contact the agent does not hold gives no decision at all)."""
+
+    contact_id: str
+    from_agent: str
+    to_queue: str
+    to_agent: str | None
+
+
+Decision = (
+    Offer
+    | OfferRevoked
+    | Overflow
+    | OfferCallback
+    | Removed
+    | AgentAutoBreak
+    | WrapUpStarted
+    | WrapUpFinished
+    | Transferred
+)
+
+
+# --- read views ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    agent_id: str
+    state: AgentState
+    reason: str
+    offer: str | None  # the contact on offer to the agent
+    contacts: tuple[str, ...]  # connected contacts, in the order they were accepted
+    wrap_until: float | None
+    idle_since: float
+    departing: bool  # removed from the configuration, finishing its contacts and wrap-up
+
+
+@dataclass(frozen=True, slots=True)
+class QueueView:
+    queue_id: str
+    tenant_id: str
+    waiting: int  # not counting contacts on offer
+    oldest_arrival: float | None  # first arrival (kept across overflow and transfer) of the longest waiting
 
 
 class RoutingError(ValueError):
-    """A configuration error, or an event naming a tenant, queue or agent the configuration lacks."""
+    """A bad configuration, an event naming a tenant, queue or agent the configuration lacks, or a transfer the
+    configuration forbids. `handle` raises it before changing anything, so the caller can refuse the command."""

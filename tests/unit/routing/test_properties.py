@@ -5,11 +5,15 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import pickle
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +31,7 @@ from app.routing.engine import (
     ContactArrived,
     ContactEnded,
     ContactPolicy,
+    ContactTransferred,
     Decision,
     EngineConfig,
     Event,
@@ -38,12 +43,17 @@ from app.routing.engine import (
     OfferTimedOut,
     Overflow,
     QueueConfig,
+    QueueView,
+    Reconfigured,
     RelaxationStep,
+    RemovalReason,
     Removed,
     RoutingEngine,
+    RoutingError,
     SkillRequirement,
     TenantConfig,
     Tick,
+    Transferred,
     WrapUpEnded,
     WrapUpFinished,
     WrapUpStarted,
@@ -52,6 +62,31 @@ from app.routing.engine import (
 ROOT = Path(__file__).resolve().parents[3]
 TENANTS = ("t0", "t1", "t2")
 ATTRIBUTES = ("pci", "fr")
+QUEUE_SHAPES = (("q0", "t0"), ("q1", "t0"), ("q2", "t1"), ("q3", "t1"), ("q4", "t2"), ("q4b", "t2"))
+OVERFLOWS = {"q1": "q0", "q4": "q4b"}
+
+
+def draw_agent(draw: st.DrawFn, agent_id: str, tenants: list[str], voice: bool = False) -> AgentConfig:
+    assigned = draw(st.lists(st.sampled_from(tenants), min_size=1, max_size=len(tenants), unique=True))
+    return AgentConfig(
+        agent_id,
+        frozenset(assigned),
+        skills={t: {"s": draw(st.integers(1, 5))} for t in assigned},
+        attributes={t: frozenset(draw(st.sets(st.sampled_from(ATTRIBUTES)))) for t in assigned},
+        voice=draw(st.booleans()) or voice,
+        chat_capacity=draw(st.integers(0, 3)),
+    )
+
+
+def draw_settings(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "offer_timeout_seconds": draw(st.sampled_from((5.0, 15.0))),
+        "misses_before_break": draw(st.integers(1, 3)),
+        "agent_policy": draw(st.sampled_from(AgentPolicy)),
+        "contact_policy": draw(st.sampled_from(ContactPolicy)),
+        "starvation_guard_seconds": draw(st.sampled_from((30.0, 300.0))),
+        "interval_seconds": draw(st.sampled_from((60.0, 900.0))),
+    }
 
 
 @st.composite
@@ -71,38 +106,66 @@ def configs(draw: st.DrawFn) -> EngineConfig:
         QueueConfig("q4", "t2", overflow_to="q4b", overflow_after_seconds=12, max_wait_seconds=60),
         QueueConfig("q4b", "t2", wrap_up_seconds=wrap),
     )  # fmt: skip
-    agents = []
-    for n in range(6):
-        assigned = draw(st.lists(st.sampled_from(TENANTS), min_size=1, max_size=3, unique=True))
-        agents.append(
-            AgentConfig(
-                f"a{n}",
-                frozenset(assigned),
-                skills={t: {"s": draw(st.integers(1, 5))} for t in assigned},
-                attributes={t: frozenset(draw(st.sets(st.sampled_from(ATTRIBUTES)))) for t in assigned},
-                voice=draw(st.booleans()) or n == 0,
-                chat_capacity=draw(st.integers(0, 3)),
+    agents = tuple(draw_agent(draw, f"a{n}", list(TENANTS), voice=n == 0) for n in range(6))
+    return EngineConfig(tenants, queues, agents, **draw_settings(draw))
+
+
+@st.composite
+def reconfigurations(draw: st.DrawFn) -> EngineConfig:
+    """Another configuration over the same ids: tenants, queues and agents come and go, every parameter changes."""
+    tenant_ids = sorted(draw(st.lists(st.sampled_from(TENANTS), min_size=1, max_size=3, unique=True)))
+    tenants = tuple(
+        TenantConfig(
+            t,
+            weight=draw(st.sampled_from((0.5, 1.0, 3.0))),
+            guaranteed_share=draw(st.sampled_from((0.0, 0.2, 0.3))),
+            answer_target_seconds=draw(st.sampled_from((10.0, 20.0))),
+        )
+        for t in tenant_ids
+    )
+    kept = [(q, t) for q, t in QUEUE_SHAPES if t in tenant_ids and draw(st.integers(0, 3))]
+    kept_ids = {q for q, _ in kept}
+    queues = []
+    for queue_id, tenant_id in kept:
+        if queue_id == "q3" and "t0" in tenant_ids and draw(st.booleans()):
+            tenant_id = "t0"  # the queue is handed to another tenant
+        level = draw(st.integers(0, 3))
+        target = OVERFLOWS.get(queue_id)
+        queues.append(
+            QueueConfig(
+                queue_id,
+                tenant_id,
+                priority=draw(st.integers(0, 2)),
+                skills=(SkillRequirement("s", level),) if level else (),
+                relaxation=draw(st.sampled_from(((), (RelaxationStep(10),), (RelaxationStep(5), RelaxationStep(20))))),
+                required_attributes=draw(st.sampled_from((frozenset(), frozenset({"pci"})))),
+                max_wait_seconds=draw(st.sampled_from((None, 30.0, 60.0))),
+                overflow_to=target if target in kept_ids else None,
+                overflow_after_seconds=draw(st.sampled_from((10.0, 20.0))),
+                wrap_up_seconds=draw(st.sampled_from((0.0, 3.0, 10.0))),
+                callback_offer_after_seconds=draw(st.sampled_from((None, 15.0))),
             )
         )
-    return EngineConfig(
-        tenants,
-        queues,
-        tuple(agents),
-        offer_timeout_seconds=draw(st.sampled_from((5.0, 15.0))),
-        misses_before_break=draw(st.integers(1, 3)),
-        agent_policy=draw(st.sampled_from(AgentPolicy)),
-        contact_policy=draw(st.sampled_from(ContactPolicy)),
-        starvation_guard_seconds=draw(st.sampled_from((30.0, 300.0))),
-        interval_seconds=draw(st.sampled_from((60.0, 900.0))),
-    )
+    agent_ids = sorted(draw(st.lists(st.sampled_from([f"a{n}" for n in range(8)]), min_size=1, unique=True)))
+    agents = tuple(draw_agent(draw, agent_id, tenant_ids) for agent_id in agent_ids)
+    return EngineConfig(tenants, tuple(queues), agents, **draw_settings(draw))
 
 
-KINDS = ("arrive", "arrive", "arrive", "accept", "accept", "reject", "timeout", "end", "end", "abandon", "state",
-         "login", "wrapend", "callback", "attain", "tick", "stale")  # fmt: skip
+KINDS = ("arrive", "arrive", "arrive", "accept", "accept", "accept", "reject", "timeout", "end", "abandon",
+         "state", "login", "wrapend", "callback", "attain", "tick", "stale", "transfer", "transfer", "transfer",
+         "reconfig", "refused")  # fmt: skip
+# Long enough for agents to log in, contacts to queue up, and transfers and reconfigurations to meet live traffic.
 ACTIONS = st.lists(
     st.tuples(st.sampled_from(KINDS), st.integers(0, 99), st.integers(0, 99), st.sampled_from((0, 0.5, 1, 3, 10, 30))),
-    max_size=80,
+    min_size=30,
+    max_size=120,
 )
+RECONFIGURATIONS = st.lists(reconfigurations(), max_size=2)
+
+
+def meets(agent: AgentConfig, tenant_id: str, skills: tuple[SkillRequirement, ...]) -> bool:
+    levels = agent.skills.get(tenant_id, {})
+    return all(levels.get(r.skill, 0) >= r.min_proficiency for r in skills)
 
 
 @dataclass
@@ -112,26 +175,78 @@ class Model:
     config: EngineConfig
     state: dict[str, AgentState] = field(default_factory=dict)
     contacts: dict[str, ContactArrived] = field(default_factory=dict)
+    arrived: dict[str, float] = field(default_factory=dict)
     queue_of: dict[str, str] = field(default_factory=dict)
     offers: dict[str, str] = field(default_factory=dict)
     connected: dict[str, str] = field(default_factory=dict)
     holding: dict[str, dict[str, Channel]] = field(default_factory=dict)
     wrapping: set[str] = field(default_factory=set)
     accepted: set[str] = field(default_factory=set)
+    preferred: dict[str, tuple[str, float]] = field(default_factory=dict)  # contact -> agent, window end
+    handed_on_by: dict[str, str] = field(default_factory=dict)  # contact -> the agent that transferred it
     gone: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.agents = {a.agent_id: a for a in self.config.agents}
-        self.queues = {q.queue_id: q for q in self.config.queues}
+        self.configure(self.config)
+
+    def configure(self, config: EngineConfig) -> None:
+        self.config = config
+        self.agents = {a.agent_id: a for a in config.agents}
+        self.queues = {q.queue_id: q for q in config.queues}
+        for agent_id in self.state:
+            if agent_id not in self.agents:
+                self.state[agent_id] = AgentState.OFFLINE  # removed: logged out
         for agent_id in self.agents:
-            self.state[agent_id] = AgentState.OFFLINE
-            self.holding[agent_id] = {}
+            self.state.setdefault(agent_id, AgentState.OFFLINE)
+            self.holding.setdefault(agent_id, {})
+
+    def could_take(self, agent_id: str, contact_id: str, queue_id: str) -> bool:
+        """Hard rules, some ring of the queue and the channel: could the agent ever take the contact there?"""
+        contact = self.contacts[contact_id]
+        agent = self.agents.get(agent_id)
+        queue = self.queues.get(queue_id)
+        if agent is None or queue is None or queue.tenant_id != contact.tenant_id:
+            return False
+        rings = (queue.skills, *(step.skills for step in queue.relaxation))
+        return (
+            contact.tenant_id in agent.tenants
+            and contact.required_attributes | queue.required_attributes
+            <= agent.attributes.get(contact.tenant_id, frozenset())
+            and any(meets(agent, contact.tenant_id, ring) for ring in rings)
+            and (agent.voice if contact.channel is Channel.VOICE else agent.chat_capacity > 0)
+        )
+
+    def refuses(self, event: ContactTransferred) -> bool:
+        """The transfer rules, restated: which transfers the engine must refuse with a RoutingError."""
+        if event.to_queue is None and event.to_agent is None:
+            return True
+        if event.to_queue is not None and event.to_queue not in self.queues:
+            return True
+        if event.to_agent is not None and (
+            event.to_agent not in self.agents or event.to_agent == event.agent_id or event.window_seconds <= 0
+        ):
+            return True
+        if self.connected.get(event.contact_id) != event.agent_id:
+            return False  # stale: ignored
+        queue_id = self.queue_of[event.contact_id] if event.to_queue is None else event.to_queue
+        queue = self.queues.get(queue_id)
+        if queue is None or queue.tenant_id != self.contacts[event.contact_id].tenant_id:
+            return True
+        return event.to_agent is not None and not self.could_take(event.to_agent, event.contact_id, queue_id)
 
     def apply_event(self, event: Event) -> None:
         match event:
             case ContactArrived() if event.contact_id not in self.contacts:
                 self.contacts[event.contact_id] = event
+                self.arrived[event.contact_id] = event.at
                 self.queue_of[event.contact_id] = event.queue_id
+                preferred = event.preferred_agent
+                if (
+                    preferred is not None
+                    and event.preferred_window_seconds > 0
+                    and self.could_take(preferred, event.contact_id, event.queue_id)
+                ):
+                    self.preferred[event.contact_id] = (preferred, event.at + event.preferred_window_seconds)
             case AgentLoggedIn():
                 self.state[event.agent_id] = AgentState.AVAILABLE
             case AgentStateChanged():
@@ -140,6 +255,7 @@ class Model:
                 del self.offers[event.contact_id]
                 assert event.contact_id not in self.accepted, "a contact was assigned twice"
                 self.accepted.add(event.contact_id)
+                self.preferred.pop(event.contact_id, None)
                 self.connected[event.contact_id] = event.agent_id
                 held = self.holding[event.agent_id]
                 held[event.contact_id] = self.contacts[event.contact_id].channel
@@ -156,6 +272,14 @@ class Model:
                 self.gone.append((event.contact_id, agent_id))
             case WrapUpEnded():
                 self.wrapping.discard(event.agent_id)
+            case ContactTransferred() if self.connected.get(event.contact_id) == event.agent_id:
+                if event.to_agent is not None:
+                    self.preferred[event.contact_id] = (event.to_agent, event.at + event.window_seconds)
+            case Reconfigured():
+                self.configure(event.config)
+                for contact_id, (agent_id, _) in list(self.preferred.items()):
+                    if not self.could_take(agent_id, contact_id, self.queue_of[contact_id]):
+                        del self.preferred[contact_id]
             case _:
                 pass
 
@@ -169,7 +293,11 @@ class Model:
                 self.gone.append((c, a))
             case Removed(contact_id=c):
                 assert c in self.contacts and c not in self.offers and c not in self.connected
+                self.preferred.pop(c, None)
                 assert decision.queue_id == self.queue_of[c]
+                if decision.reason is RemovalReason.QUEUE_CLOSED:
+                    queue = self.queues.get(decision.queue_id)
+                    assert queue is None or queue.tenant_id != self.contacts[c].tenant_id
                 del self.contacts[c]
             case Overflow(contact_id=c):
                 assert self.queue_of[c] == decision.from_queue and c not in self.offers and c not in self.connected
@@ -185,39 +313,87 @@ class Model:
             case WrapUpFinished(agent_id=a):
                 assert a in self.wrapping
                 self.wrapping.discard(a)
+            case Transferred(contact_id=c, from_agent=a):
+                assert self.connected.pop(c) == a
+                del self.holding[a][c]
+                assert self.queues[decision.to_queue].tenant_id == self.contacts[c].tenant_id
+                self.accepted.discard(c)
+                self.queue_of[c] = decision.to_queue
+                self.handed_on_by[c] = a
+                self.gone.append((c, a))
 
     def check_offer(self, contact_id: str, agent_id: str, offer: Offer) -> None:
-        contact = self.contacts[contact_id]
-        agent = self.agents[agent_id]
-        queue = self.queues[self.queue_of[contact_id]]
         assert contact_id not in self.offers, "offered to two agents at once"
         assert contact_id not in self.connected and contact_id not in self.accepted, "offered after assignment"
         assert agent_id not in self.offers.values(), "two offers to one agent"
         assert self.state[agent_id] is AgentState.AVAILABLE and agent_id not in self.wrapping
+        assert self.handed_on_by.get(contact_id) != agent_id, "offered back to the agent who transferred it"
+        preferred, until = self.preferred.get(contact_id, (agent_id, 0.0))
+        offered_at = offer.expires_at - self.config.offer_timeout_seconds
+        assert preferred == agent_id or offered_at >= until - 1e-6, "offered to another within the preferred window"
+        self.check_eligible(contact_id, agent_id)
+        assert offer.tenant_id == self.contacts[contact_id].tenant_id
+        assert offer.queue_id == self.queue_of[contact_id]
+
+    def check_eligible(self, contact_id: str, agent_id: str) -> None:
+        """Hard eligibility and channel capacity under the current configuration, whatever the wait."""
+        contact = self.contacts[contact_id]
+        agent = self.agents[agent_id]
+        queue = self.queues[self.queue_of[contact_id]]
         held = self.holding[agent_id]
         assert Channel.VOICE not in held.values()
         if contact.channel is Channel.VOICE:
             assert agent.voice and not held
         else:
             assert len(held) < agent.chat_capacity
-        # Hard eligibility: tenant assignment and every required attribute, whatever the wait.
-        assert contact.tenant_id in agent.tenants and offer.tenant_id == contact.tenant_id
+        assert queue.tenant_id == contact.tenant_id and contact.tenant_id in agent.tenants
         required = contact.required_attributes | queue.required_attributes
         assert required <= agent.attributes.get(contact.tenant_id, frozenset())
         loosest = queue.relaxation[-1].skills if queue.relaxation else queue.skills
-        levels = agent.skills.get(contact.tenant_id, {})
-        assert all(levels.get(r.skill, 0) >= r.min_proficiency for r in loosest)
-        assert offer.queue_id == queue.queue_id
+        assert meets(agent, contact.tenant_id, loosest)
+
+    def check_reconfigured(self) -> None:
+        """After a reconfiguration: every offer still stands under it, nothing waits in a closed queue."""
+        for contact_id, agent_id in self.offers.items():
+            self.check_eligible(contact_id, agent_id)
+        for contact_id in self.contacts.keys() - self.connected.keys():
+            queue = self.queues.get(self.queue_of[contact_id])
+            assert queue is not None and queue.tenant_id == self.contacts[contact_id].tenant_id
+
+    def check_views(self, engine: RoutingEngine) -> None:
+        views = {view.agent_id: view for view in engine.agents()}
+        finishing = {a for a in self.state if a not in self.agents and (self.holding[a] or a in self.wrapping)}
+        assert views.keys() == self.agents.keys() | finishing, "a removed agent left too early or too late"
+        offered_to = {agent_id: contact_id for contact_id, agent_id in self.offers.items()}
+        for agent_id, view in views.items():
+            assert view.state is self.state[agent_id] and view.departing == (agent_id not in self.agents)
+            assert view.offer == offered_to.get(agent_id)
+            assert view.contacts == tuple(self.holding[agent_id])
+            assert (view.wrap_until is not None) == (agent_id in self.wrapping)
+        for queue_id in self.queues:
+            waiting = [
+                c
+                for c in self.contacts
+                if self.queue_of[c] == queue_id and c not in self.offers and c not in self.connected
+            ]
+            oldest = min((self.arrived[c] for c in waiting), default=None)
+            assert engine.queue_view(queue_id) == QueueView(
+                queue_id, self.queues[queue_id].tenant_id, len(waiting), oldest
+            )
 
 
-def drive(config: EngineConfig, actions: list[tuple[str, int, int, float]]) -> tuple[list[Event], list[Decision]]:
-    """Play abstract actions against the engine, choosing targets from the model; check every decision."""
+BAD_CONFIG = EngineConfig((TenantConfig("t0", guaranteed_share=0.6), TenantConfig("t1", guaranteed_share=0.6)), (), ())
+
+
+def drive(
+    config: EngineConfig, actions: list[tuple[str, int, int, float]], alternatives: Sequence[EngineConfig] = ()
+) -> tuple[list[Event], list[Decision]]:
+    """Play abstract actions against the engine, choosing targets from the model; check every decision. Returns
+    the events the engine took (refused ones are checked to change nothing and left out) and its decisions."""
     engine = RoutingEngine(config)
     model = Model(config)
     events: list[Event] = []
     decisions: list[Decision] = []
-    agent_ids = [a.agent_id for a in config.agents]
-    queue_ids = [q.queue_id for q in config.queues]
     now = 0.0
 
     def send(event: Event) -> list[Decision]:
@@ -229,14 +405,24 @@ def drive(config: EngineConfig, actions: list[tuple[str, int, int, float]]) -> t
         decisions.extend(out)
         return out
 
+    def refuse(event: Event) -> None:
+        before = pickle.dumps(engine)
+        with pytest.raises(RoutingError):
+            engine.handle(event)
+        assert pickle.dumps(engine) == before, "a refused event changed the engine"
+
+    for agent in config.agents[::2]:  # half the pool starts logged in, so traffic meets agents early
+        send(AgentLoggedIn(now, agent.agent_id))
     for n, (kind, a, b, dt) in enumerate(actions):
         now += dt
         send(Tick(now))  # timers first, so the model sees them before the action
         offers = sorted(model.offers.items())
         connected = sorted(model.connected)
         alive = sorted(c for c in model.contacts if c not in model.connected)
+        agent_ids = sorted(model.agents)
+        queue_ids = sorted(model.queues)
         agent_id = agent_ids[a % len(agent_ids)]
-        if kind == "arrive":
+        if kind == "arrive" and queue_ids:
             queue = model.queues[queue_ids[a % len(queue_ids)]]
             send(
                 ContactArrived(
@@ -274,33 +460,84 @@ def drive(config: EngineConfig, actions: list[tuple[str, int, int, float]]) -> t
             send(WrapUpEnded(now, agent_id))
         elif kind == "attain":
             answered = b % 20
-            send(AttainmentUpdated(now, TENANTS[a % 3], answered, min(answered, b // 5), b % 4))
+            tenant_ids = sorted(t.tenant_id for t in model.config.tenants)
+            send(AttainmentUpdated(now, tenant_ids[a % len(tenant_ids)], answered, min(answered, b // 5), b % 4))
+        elif kind == "transfer" and (connected or offers):
+            if not connected:  # an agent accepts an offer and hands the contact on at once
+                send(OfferAccepted(now, *offers[a % len(offers)]))
+                connected = sorted(model.connected)
+            contact_id = connected[a % len(connected)]
+            holder = model.connected[contact_id]
+            tenant_id = model.contacts[contact_id].tenant_id
+            candidates = queue_ids if b % 5 == 0 else [q for q in queue_ids if model.queues[q].tenant_id == tenant_id]
+            to_queue = candidates[b % len(candidates)] if candidates and b % 4 != 1 else None
+            to_agent = agent_ids[(a + b) % len(agent_ids)] if b % 4 != 0 else None
+            event = ContactTransferred(now, contact_id, holder, to_queue, to_agent, window_seconds=(5.0, 30.0)[b % 2])
+            if model.refuses(event):
+                refuse(event)
+            else:
+                target = model.queue_of[contact_id] if to_queue is None else to_queue
+                assert send(event)[0] == Transferred(contact_id, holder, target, to_agent)
+        elif kind == "reconfig" and alternatives:
+            send(Reconfigured(now, alternatives[a % len(alternatives)]))
+            model.check_reconfigured()
+        elif kind == "refused":
+            departed = sorted(model.state.keys() - model.agents.keys())
+            refused: list[Event] = [
+                AgentLoggedIn(now, departed[a % len(departed)] if departed else "ghost"),
+                ContactArrived(now, f"c{n}", "t9", queue_ids[a % len(queue_ids)] if queue_ids else "nope"),
+                AttainmentUpdated(now, "t9", 1, 1, 0),
+                Reconfigured(now, BAD_CONFIG),
+                ContactTransferred(now, connected[a % len(connected)] if connected else "nobody", agent_id),
+            ]
+            refuse(refused[b % len(refused)])
         elif kind == "stale" and model.gone:
             contact_id, old_agent = model.gone[a % len(model.gone)]
             if model.offers.get(contact_id) != old_agent:
                 assert send(OfferAccepted(now, contact_id, old_agent)) == [], "a stale accept changed something"
+            if model.connected.get(contact_id) != old_agent and queue_ids:
+                stale = ContactTransferred(now, contact_id, old_agent, to_queue=queue_ids[b % len(queue_ids)])
+                assert send(stale) == [], "a stale transfer changed something"
+        model.check_views(engine)
     return events, decisions
 
 
+Actions = list[tuple[str, int, int, float]]
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(configs(), ACTIONS)
+@given(configs(), RECONFIGURATIONS, ACTIONS)
 def test_invariants_hold_and_replay_is_identical(
-    config: EngineConfig, actions: list[tuple[str, int, int, float]]
+    config: EngineConfig, alternatives: list[EngineConfig], actions: Actions
 ) -> None:
-    events, decisions = drive(config, actions)
+    events, decisions = drive(config, actions, alternatives)
     replay = RoutingEngine(config)
     assert [d for event in events for d in replay.handle(event)] == decisions
 
 
 @settings(max_examples=60, deadline=None)
-@given(configs(), ACTIONS)
+@given(configs(), RECONFIGURATIONS, ACTIONS)
 def test_same_events_without_intermediate_ticks_give_the_same_decisions(
-    config: EngineConfig, actions: list[tuple[str, int, int, float]]
+    config: EngineConfig, alternatives: list[EngineConfig], actions: Actions
 ) -> None:
     # Drop the driver's ticks: timers then fire inside other events; two engines must still agree.
-    events = [e for e in drive(config, actions)[0] if not isinstance(e, Tick)]
+    events = [e for e in drive(config, actions, alternatives)[0] if not isinstance(e, Tick)]
     first, second = RoutingEngine(config), RoutingEngine(config)
     assert [first.handle(e) for e in events] == [second.handle(e) for e in events]
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs(), RECONFIGURATIONS, ACTIONS, st.integers(0, 1000))
+def test_a_pickled_engine_carries_on_identically(
+    config: EngineConfig, alternatives: list[EngineConfig], actions: Actions, cut: int
+) -> None:
+    events, decisions = drive(config, actions, alternatives)
+    cut %= len(events) + 1
+    engine = RoutingEngine(config)
+    done = [d for event in events[:cut] for d in engine.handle(event)]
+    restored = pickle.loads(pickle.dumps(engine))  # noqa: S301 - bytes we just made
+    assert [d for event in events[cut:] for d in restored.handle(event)] == decisions[len(done) :]
+    assert [d for event in events[cut:] for d in engine.handle(event)] == decisions[len(done) :]
 
 
 def flood(
@@ -396,10 +633,18 @@ def test_decisions_do_not_depend_on_the_hash_seed() -> None:
     assert len(outputs) == 1 and json.loads(outputs.pop())
 
 
-def hash_seed_scenario() -> list[str]:
-    """A busy fixed scenario: many equal agents and contacts, so ties are everywhere."""
-    agents = tuple(AgentConfig(f"agent-{n}", frozenset(TENANTS), chat_capacity=2) for n in range(12))
+def busy_scenario() -> tuple[EngineConfig, list[Event], list[Decision]]:
+    """A busy fixed scenario: many equal agents and contacts, so ties are everywhere; one reconfiguration
+    removes agents and a tenant's queue and adds agents."""
+    agents = tuple(AgentConfig(f"agent-{n}", frozenset(TENANTS), chat_capacity=2) for n in range(14))
     queues = tuple(QueueConfig(f"q-{t}", t, wrap_up_seconds=2) for t in TENANTS)
-    config = EngineConfig(tuple(TenantConfig(t) for t in TENANTS), queues, agents)
+    tenants = tuple(TenantConfig(t) for t in TENANTS)
+    config = EngineConfig(tenants, queues, agents[:12])
+    alternative = EngineConfig(tenants, queues[:2], agents[3:])
     actions = [(k, (i * 7) % 100, (i * 13) % 100, (0, 0.5, 1)[i % 3]) for i, k in enumerate(KINDS * 12)]
-    return [repr(d) for d in drive(config, actions)[1]]
+    events, decisions = drive(config, actions, [alternative])
+    return config, events, decisions
+
+
+def hash_seed_scenario() -> list[str]:
+    return [repr(d) for d in busy_scenario()[2]]
