@@ -11,10 +11,16 @@ a `Scenario`: the engine configuration, one `Arrivals` per queue and the agents'
   deviation (sigma in seconds, not the log-scale parameter).
 - Patience: exponential with the given mean (a `ContactAbandoned` at its expiry; the engine ignores it
   once the contact is connected), or none.
-- Agents: all log in at time 0; they answer an offer after a uniform delay and reject it with a
-  probability (the engine then re-offers it); a delay at or past the offer timeout is a no-answer. An
-  agent the engine puts on auto-break comes back after `break_seconds`. Wrap-up ends at the engine's
-  `WrapUpStarted.until`. Callers do not take callback offers. Voice only.
+- Agents: an agent without a schedule logs in at time 0 and stays; one with `Shift`s logs in at each
+  shift's start (at 0 if the shift began before the run), goes on break (`AgentState.BREAK`, reason
+  "scheduled break") for `break_seconds` in the middle of the shift and logs out (`OFFLINE`) at its end.
+  The engine withdraws an outstanding offer when the agent leaves (and offers the contact elsewhere), but
+  a contact in progress, and its wrap-up, run to their end: the agent just takes nothing new. Agents
+  answer an offer after a uniform delay and reject it with a probability (the engine then re-offers it);
+  a delay at or past the offer timeout is a no-answer. An agent the engine puts on auto-break comes back
+  after `break_seconds`, unless its schedule has meanwhile taken it off (break or logout: the schedule
+  brings it back). Wrap-up ends at the engine's `WrapUpStarted.until`. Callers do not take callback
+  offers. Voice only.
 - Ticks: the engine fires its timers only when it gets an event, so the loop sends a `Tick` exactly
   when one of them is due (offer expiry, and each queue's relaxation, overflow, max-wait and callback
   delays) instead of a Tick every second.
@@ -23,17 +29,20 @@ Measures, per contact: arrival, whether it queued (no offer at arrival), answer 
 answer - arrival, as the engine counts it, so it includes the agent's accept delay), abandonment or
 removal. Per agent: busy time, from an offer (a reserved agent takes nothing else) to the end of its
 contact or wrap-up, counted inside [0, duration]. `Figures`: service level = answered within the
-tenant's answer target / answered; ASA = mean wait of answered contacts; occupancy = busy time /
-(agents x duration) (per tenant: the share of the pool's time spent on that tenant); p_wait = share of
-answered and abandoned contacts that queued.
+tenant's answer target / answered (`contract_service_level` also counts abandoned and removed contacts
+against it, as the engine's attainment does); ASA = mean wait of answered contacts; occupancy = busy
+time / staffed time, staffed time being agents x duration without schedules, else the time inside
+[0, duration] that agents are on shift and not on a scheduled break (per tenant: the share of the
+pool's staffed time spent on that tenant); p_wait = share of answered and abandoned contacts that queued.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from app.routing.engine import (
@@ -121,11 +130,39 @@ class AgentBehaviour:
 
 
 @dataclass(frozen=True, slots=True)
+class Shift:
+    """On from `start_seconds` (negative: the shift began before the run) for `length_seconds`, with a break
+    of `break_seconds` in its middle."""
+
+    start_seconds: float
+    length_seconds: float
+    break_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.length_seconds > 0:
+            raise ValueError("a shift's length must be > 0")
+        if not 0 <= self.break_seconds < self.length_seconds:
+            raise ValueError("a shift's break must be >= 0 and shorter than the shift")
+
+    @property
+    def end_seconds(self) -> float:
+        return self.start_seconds + self.length_seconds
+
+    def working(self) -> tuple[tuple[float, float], ...]:
+        """The (from, to) spans the agent takes work: the shift without its break."""
+        if self.break_seconds == 0:
+            return ((self.start_seconds, self.end_seconds),)
+        break_start = self.start_seconds + (self.length_seconds - self.break_seconds) / 2
+        return ((self.start_seconds, break_start), (break_start + self.break_seconds, self.end_seconds))
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     engine: EngineConfig
     arrivals: tuple[Arrivals, ...]
     duration_seconds: float
     behaviour: AgentBehaviour = field(default_factory=AgentBehaviour)
+    shifts: Mapping[str, tuple[Shift, ...]] = field(default_factory=dict)  # agent -> its shifts; absent: on from 0
 
     def __post_init__(self) -> None:
         if not self.duration_seconds > 0:
@@ -134,6 +171,41 @@ class Scenario:
         unknown = sorted({a.queue_id for a in self.arrivals} - queues)
         if unknown:
             raise ValueError(f"arrivals for unknown queues: {', '.join(unknown)}")
+        strangers = sorted(self.shifts.keys() - {a.agent_id for a in self.engine.agents})
+        if strangers:
+            raise ValueError(f"shifts for unknown agents: {', '.join(strangers)}")
+        for agent_id, shifts in self.shifts.items():
+            ordered = sorted(shifts, key=lambda s: s.start_seconds)
+            if any(before.end_seconds > after.start_seconds for before, after in itertools.pairwise(ordered)):
+                raise ValueError(f"agent {agent_id}: shifts overlap")
+
+    def working(self, agent_id: str) -> tuple[tuple[float, float], ...]:
+        """When the agent takes work, in time order: its shifts without their breaks, or all the time."""
+        shifts = self.shifts.get(agent_id)
+        if shifts is None:
+            return ((0.0, math.inf),)
+        return tuple(span for shift in sorted(shifts, key=lambda s: s.start_seconds) for span in shift.working())
+
+    def staffed_seconds(self) -> float:
+        """Agents' working time inside [0, duration]: the capacity occupancy is measured against."""
+        duration = self.duration_seconds
+        return math.fsum(
+            max(0.0, min(end, duration) - max(start, 0.0))
+            for agent in self.engine.agents
+            for start, end in self.working(agent.agent_id)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One sampled contact: when it arrives, how long it would talk, and when its caller would hang up."""
+
+    contact_id: str
+    tenant_id: str
+    queue_id: str
+    arrived_at: float
+    handle_seconds: float
+    abandons_at: float | None  # None: the caller never hangs up
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,10 +233,17 @@ class Figures:
     answered: int
     abandoned: int
     removed: int  # taken out by the queue's max wait
+    answered_within_target: int
     service_level: float
     asa_seconds: float
     occupancy: float
     p_wait: float
+
+    @property
+    def contract_service_level(self) -> float:
+        """Answered within T / (answered + abandoned + removed), as the engine counts attainment; 1 when empty."""
+        handled = self.answered + self.abandoned + self.removed
+        return self.answered_within_target / handled if handled else 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +290,36 @@ def simulate(scenario: Scenario, seed: int = 0, progress: Callable[[float], None
     return _Run(scenario, random.Random(seed), progress).run()
 
 
+def sample_calls(scenario: Scenario, rng: random.Random) -> Iterator[Call]:
+    """The scenario's traffic, queue after queue (not in time order), drawn from `rng` as `simulate` draws it.
+
+    `simulate(scenario, seed)` runs exactly `sample_calls(scenario, random.Random(seed))`, so another model
+    given the same seed sees the same contacts.
+    """
+    duration = scenario.duration_seconds
+    tenant_of = {q.queue_id: q.tenant_id for q in scenario.engine.queues}
+    number = 0
+    for arrivals in scenario.arrivals:
+        tenant_id = tenant_of[arrivals.queue_id]
+        bounds = [start for start, _ in arrivals.curve[1:]] + [duration]
+        for (start, calls), end in zip(arrivals.curve, bounds, strict=True):
+            rate = calls / arrivals.interval_seconds
+            at = start
+            while rate > 0:
+                at += rng.expovariate(rate)
+                if at >= min(end, duration):
+                    break
+                number += 1
+                handle = arrivals.handle.sample(rng)
+                patience = arrivals.patience_seconds
+                gives_up = None if patience is None else at + rng.expovariate(1.0 / patience)
+                yield Call(f"c{number}", tenant_id, arrivals.queue_id, at, handle, gives_up)
+
+
 # --- the loop ----------------------------------------------------------------------------------------
 
-# Heap entries: (time, push number, item). Items are engine events, or an _Answer the loop checks first.
+# Heap entries: (time, push number, item). Items are engine events, or the loop's own items (an answer
+# to check, a schedule change, the end of an auto-break) that it turns into events.
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +328,24 @@ class _Answer:
     agent_id: str
     token: int  # the offer it answers; a revoked or replaced offer makes it stale
     accept: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Rostered:
+    """The agent's schedule changes its state (log in, break, back, log out)."""
+
+    agent_id: str
+    state: AgentState
+
+
+@dataclass(frozen=True, slots=True)
+class _BreakOver:
+    agent_id: str
+    token: int  # the auto-break it ends; a later auto-break makes it stale
+
+
+_Item = Event | _Answer | _Rostered | _BreakOver
+SCHEDULED_BREAK_REASON = "scheduled break"
 
 
 @dataclass(slots=True)
@@ -245,7 +369,7 @@ class _Run:
         self.progress = progress
         self.engine = RoutingEngine(scenario.engine)
         self.queues = {q.queue_id: q for q in scenario.engine.queues}
-        self.heap: list[tuple[float, int, Event | _Answer]] = []
+        self.heap: list[tuple[float, int, _Item]] = []
         self.pushes = 0
         self.contacts: dict[str, _Contact] = {}
         self.offers: dict[str, tuple[str, int]] = {}  # contact -> (agent, token) of its outstanding offer
@@ -253,23 +377,37 @@ class _Run:
         self.engaged: dict[str, tuple[float, str]] = {}  # agent -> (since, tenant) while offered, talking, wrapping
         self.busy: dict[str, float] = {a.agent_id: 0.0 for a in scenario.engine.agents}
         self.tenant_busy: dict[str, float] = {t.tenant_id: 0.0 for t in scenario.engine.tenants}
+        # What each agent's schedule says it should be now (an auto-break only ends into AVAILABLE).
+        self.rostered: dict[str, AgentState] = {}
+        self.auto_breaks: dict[str, int] = {}
         self.events = 0
 
-    def push(self, at: float, item: Event | _Answer) -> None:
+    def push(self, at: float, item: _Item) -> None:
         self.pushes += 1
         heapq.heappush(self.heap, (at, self.pushes, item))
 
     def run(self) -> SimulationResult:
         for agent in self.scenario.engine.agents:
-            self.push(0.0, AgentLoggedIn(0.0, agent.agent_id))
+            self._roster(agent.agent_id)
         self._generate_arrivals()
         steps = 0
         while self.heap:
             at, _, item = heapq.heappop(self.heap)
-            if isinstance(item, _Answer):
-                self._answer(at, item)
-            else:
-                self._send(at, item)
+            match item:
+                case _Answer():
+                    self._answer(at, item)
+                case _Rostered():
+                    self.rostered[item.agent_id] = item.state
+                    reason = SCHEDULED_BREAK_REASON if item.state is AgentState.BREAK else ""
+                    self._send(at, AgentStateChanged(at, item.agent_id, item.state, reason))
+                case _BreakOver():
+                    if (
+                        self.auto_breaks[item.agent_id] == item.token
+                        and self.rostered[item.agent_id] is AgentState.AVAILABLE
+                    ):
+                        self._send(at, AgentStateChanged(at, item.agent_id, AgentState.AVAILABLE))
+                case _:
+                    self._send(at, item)
             steps += 1
             if self.progress is not None and steps % PROGRESS_EVERY == 0:
                 self.progress(min(at, self.scenario.duration_seconds))
@@ -277,28 +415,34 @@ class _Run:
             self.progress(self.scenario.duration_seconds)
         return self._result()
 
+    def _roster(self, agent_id: str) -> None:
+        """Log the agent in at 0 for good, or push its schedule's changes (those before 0 apply at 0)."""
+        if agent_id not in self.scenario.shifts:
+            self.rostered[agent_id] = AgentState.AVAILABLE
+            self.push(0.0, AgentLoggedIn(0.0, agent_id))
+            return
+        self.rostered[agent_id] = AgentState.OFFLINE
+        changes: list[tuple[float, AgentState]] = []  # in time order: shifts do not overlap
+        for shift in sorted(self.scenario.shifts[agent_id], key=lambda s: s.start_seconds):
+            spans = shift.working()
+            for number, (start, end) in enumerate(spans, 1):
+                changes.append((start, AgentState.AVAILABLE))
+                changes.append((end, AgentState.OFFLINE if number == len(spans) else AgentState.BREAK))
+        started = [state for at, state in changes if at <= 0]
+        if started and started[-1] is not AgentState.OFFLINE:
+            self.push(0.0, _Rostered(agent_id, started[-1]))
+        for at, state in changes:
+            if at > 0:
+                self.push(at, _Rostered(agent_id, state))
+
     def _generate_arrivals(self) -> None:
-        duration = self.scenario.duration_seconds
-        number = 0
-        for arrivals in self.scenario.arrivals:
-            tenant_id = self.queues[arrivals.queue_id].tenant_id
-            bounds = [start for start, _ in arrivals.curve[1:]] + [duration]
-            for (start, calls), end in zip(arrivals.curve, bounds, strict=True):
-                rate = calls / arrivals.interval_seconds
-                at = start
-                while rate > 0:
-                    at += self.rng.expovariate(rate)
-                    if at >= min(end, duration):
-                        break
-                    number += 1
-                    contact_id = f"c{number}"
-                    self.contacts[contact_id] = _Contact(
-                        tenant_id, arrivals.queue_id, at, arrivals.handle.sample(self.rng)
-                    )
-                    self.push(at, ContactArrived(at, contact_id, tenant_id, arrivals.queue_id))
-                    if arrivals.patience_seconds is not None:
-                        gives_up = at + self.rng.expovariate(1.0 / arrivals.patience_seconds)
-                        self.push(gives_up, ContactAbandoned(gives_up, contact_id))
+        for call in sample_calls(self.scenario, self.rng):
+            self.contacts[call.contact_id] = _Contact(
+                call.tenant_id, call.queue_id, call.arrived_at, call.handle_seconds
+            )
+            self.push(call.arrived_at, ContactArrived(call.arrived_at, call.contact_id, call.tenant_id, call.queue_id))
+            if call.abandons_at is not None:
+                self.push(call.abandons_at, ContactAbandoned(call.abandons_at, call.contact_id))
 
     def _send(self, at: float, event: Event) -> None:
         self.events += 1
@@ -343,8 +487,9 @@ class _Run:
                 case Overflow():
                     self._tick_rules(at, decision.to_queue)
                 case AgentAutoBreak():
-                    back = at + self.scenario.behaviour.break_seconds
-                    self.push(back, AgentStateChanged(back, decision.agent_id, AgentState.AVAILABLE))
+                    token = self.auto_breaks.get(decision.agent_id, 0) + 1
+                    self.auto_breaks[decision.agent_id] = token
+                    self.push(at + self.scenario.behaviour.break_seconds, _BreakOver(decision.agent_id, token))
                 case WrapUpStarted():
                     self.engaged[decision.agent_id] = (at, self.contacts[decision.contact_id].tenant_id)
                     self.push(decision.until, WrapUpEnded(decision.until, decision.agent_id))
@@ -409,7 +554,7 @@ class _Run:
             for contact_id, c in self.contacts.items()
         )
         targets = {t.tenant_id: t.answer_target_seconds for t in self.scenario.engine.tenants}
-        capacity = len(self.scenario.engine.agents) * self.scenario.duration_seconds
+        capacity = self.scenario.staffed_seconds()
         tenants = {
             tenant_id: _figures([o for o in outcomes if o.tenant_id == tenant_id], targets, busy, capacity)
             for tenant_id, busy in self.tenant_busy.items()
@@ -419,7 +564,8 @@ class _Run:
 
 
 def _figures(outcomes: list[ContactOutcome], targets: Mapping[str, float], busy: float, capacity: float) -> Figures:
-    """The module docstring's measures; with nobody answered the service level is 0 (1 with no contact)."""
+    """The module docstring's measures; with nobody answered the service level is 0 (1 with no contact), with
+    no staffed time the occupancy is 0."""
     answered = [o for o in outcomes if o.answered_at is not None]
     waits = [o.answered_at - o.arrived_at for o in answered if o.answered_at is not None]
     abandoned = sum(1 for o in outcomes if o.removal is RemovalReason.ABANDONED)
@@ -430,8 +576,9 @@ def _figures(outcomes: list[ContactOutcome], targets: Mapping[str, float], busy:
         answered=len(answered),
         abandoned=abandoned,
         removed=sum(1 for o in outcomes if o.removal is RemovalReason.MAX_WAIT),
+        answered_within_target=within,
         service_level=within / len(answered) if answered else (0.0 if outcomes else 1.0),
         asa_seconds=math.fsum(waits) / len(waits) if waits else 0.0,
-        occupancy=busy / capacity,
+        occupancy=busy / capacity if capacity else 0.0,
         p_wait=sum(1 for o in finished if o.queued) / len(finished) if finished else 0.0,
     )
