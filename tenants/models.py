@@ -89,6 +89,8 @@ class Agent(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="users.id", sa_column_kwargs={"unique": True}, ondelete="CASCADE")
     employee_code: str = Field(max_length=32, sa_column_kwargs={"unique": True})
     site: str = Field(default="", max_length=100)
+    # Concurrent chats the agent can take (0: voice only); a voice contact always takes the agent whole.
+    chat_capacity: int = Field(default=0)
     is_active: bool = Field(default=True)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 

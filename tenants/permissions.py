@@ -27,6 +27,11 @@ class Permission(enum.StrEnum):
     VIEW_QUEUES = "view_queues"
     MANAGE_AGENT_SKILLS = "manage_agent_skills"
     VIEW_AGENT_SKILLS = "view_agent_skills"
+    # The live board of queues and agents (the acting tenant's; an operator without one sees every tenant):
+    VIEW_LIVE = "view_live"
+    # The operator's carrier number registry (operators see every number, tenants their own):
+    PROVISION_NUMBERS = "provision_numbers"
+    VIEW_PROVISIONED_NUMBERS = "view_provisioned_numbers"
 
 
 _OPERATOR = {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}
@@ -50,6 +55,9 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     # The operator certifies its own agents; tenants only see what their agents hold.
     Permission.MANAGE_AGENT_SKILLS: frozenset(_OPERATOR),
     Permission.VIEW_AGENT_SKILLS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.VIEW_LIVE: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.PROVISION_NUMBERS: frozenset({Role.OPERATOR_ADMIN}),
+    Permission.VIEW_PROVISIONED_NUMBERS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
 }
 
 # Permissions that act on the acting tenant's data: they need a tenant in context.
@@ -76,6 +84,7 @@ SCOPES: dict[Permission, str] = {
     Permission.VIEW_AUDIT_LOG: "audit:read",
     Permission.VIEW_QUEUES: "queues:read",
     Permission.VIEW_AGENT_SKILLS: "agents:read",
+    Permission.VIEW_PROVISIONED_NUMBERS: "queues:read",
 }
 KNOWN_SCOPES = frozenset(SCOPES.values())
 

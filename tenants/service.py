@@ -58,6 +58,8 @@ from tenants.models import (
 from tenants.permissions import KNOWN_SCOPES
 
 TENANT_ERASURE_TOPIC = "tenant.erasure_requested"
+# Routing reloads its configuration when an agent joins or leaves a tenant (after the commit).
+AGENT_ASSIGNMENTS_TOPIC = "tenant.agent_assignments_changed"
 
 
 # --- audit ---------------------------------------------------------------------------------------
@@ -505,6 +507,7 @@ async def assign_agent(session: AsyncSession, agent_id: uuid.UUID, data: schemas
             object_id=agent.id,
             detail={"alias": data.alias},
         )
+        await emit(session, AGENT_ASSIGNMENTS_TOPIC, {"agent_id": str(agent.id)})
     return schemas.AssignmentOut(tenant_id=tenant.id, alias=data.alias)
 
 
@@ -519,6 +522,7 @@ async def unassign_agent(session: AsyncSession, agent_id: uuid.UUID, tenant_id: 
         await session.delete(assignment)
         await session.flush()
         await audit(session, "agent.unassigned", object_type="agent", object_id=agent.id)
+        await emit(session, AGENT_ASSIGNMENTS_TOPIC, {"agent_id": str(agent.id)})
 
 
 def _tenant_agent_out(assignment: AgentAssignment) -> schemas.TenantAgentOut:

@@ -64,6 +64,8 @@ def provisioned_services(embedded_dir: Path, database_prefix: str) -> Iterator[S
         "TENLINE_REDIS_URL": redis_url,
         "TENLINE_SECRET_KEY": "test-secret-key-" + "x" * 32,
         "TENLINE_LOG_LEVEL": "WARNING",
+        # The session's own router pool: its command stream and live keys meet no other run's in Redis.
+        "TENLINE_ROUTER_POOL": database.replace("_", "-"),
     }
     previous = {key: os.environ.get(key) for key in env}
     try:
@@ -152,6 +154,19 @@ def live_server(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
     url = f"http://127.0.0.1:{port}"
     wait_until_up(url + "/healthz", process, log)
     yield LiveServer(url, process)
+    stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def router_process(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+    """The session pool's router (``tenline router``) in its own process, as in production.
+
+    Tests that change routing configuration submit ``app.routing.commands.Reconfigure`` to the pool
+    (``TENLINE_ROUTER_POOL`` in ``services.env``) so the router picks it up at once.
+    """
+    log = tmp_path_factory.mktemp("router") / "router.log"
+    process = start_process(["router"], {**services.env, "TENLINE_LOG_LEVEL": "INFO"}, log)
+    yield process
     stop_process(process)
 
 

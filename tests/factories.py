@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass, field
 
@@ -9,6 +10,8 @@ import httpx
 
 from app.core.db import get_database
 from app.core.tenancy import Principal, Role, acting_as
+from app.telephony import schemas as telephony_schemas
+from app.telephony import service as telephony
 from tenants import schemas, service
 
 PASSWORD = "correct-horse-battery-staple"
@@ -76,6 +79,21 @@ async def make_agent(*tenant_ids: uuid.UUID) -> schemas.AgentOut:
             for tenant_id in tenant_ids:
                 await service.assign_agent(session, agent.id, schemas.AgentAssign(tenant_id=tenant_id, alias="Agent"))
             return agent
+
+
+def unique_number() -> str:
+    """A valid London number no other test holds (the operator's registry has each number once)."""
+    return f"+44207{secrets.randbelow(10**7):07d}"
+
+
+async def provision_number(tenant_id: uuid.UUID, number: str | None = None) -> telephony_schemas.ProvisionedNumberOut:
+    """Provisions a carrier number to the tenant, as the operator does before the tenant may map it."""
+    with acting_as(OPERATOR):
+        async with get_database().session() as session:
+            return await telephony.provision_number(
+                session,
+                telephony_schemas.ProvisionedNumberCreate(number=number or unique_number(), tenant_id=tenant_id),
+            )
 
 
 async def make_api_client(

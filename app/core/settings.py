@@ -9,7 +9,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     outbox_relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     outbox_retention_days: int = Field(default=7, ge=1, le=365)
     scheduler_lock_ttl_seconds: int = Field(default=30, ge=1, le=600)
+    # The address carriers call back (webhooks), when it differs from base_url (a proxy or tunnel); signed
+    # webhooks are checked against it. Default: base_url.
+    public_url: str | None = None
+    # Twilio: the account's auth token, which signs every webhook; without it the Twilio routes answer 503.
+    twilio_auth_token: SecretStr | None = None
+    # An audio file Twilio can fetch, played to callers waiting in line; silence when unset.
+    twilio_hold_music_url: str | None = None
+    # The router: a standby takes over within about this long after the leader dies.
+    router_pool: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    router_lock_ttl_seconds: float = Field(default=5.0, ge=0.5, le=120)
+    router_offer_timeout_seconds: float = Field(default=20.0, ge=3, le=600)
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

@@ -99,10 +99,17 @@ class PhoneNumberController(_WithSession):
         cursor: Cursor = None,
         limit: Limit = DEFAULT_PAGE_SIZE,
         queue_id: uuid.UUID | None = None,
+        entry_point_id: uuid.UUID | None = None,
     ) -> Page[schemas.PhoneNumberOut]:
-        return await service.list_phone_numbers(session, cursor=cursor, limit=limit, queue_id=queue_id)
+        return await service.list_phone_numbers(
+            session, cursor=cursor, limit=limit, queue_id=queue_id, entry_point_id=entry_point_id
+        )
 
-    @post("/", guards=MANAGE_QUEUES, summary="Route a phone number to a voice queue")
+    @post(
+        "/",
+        guards=MANAGE_QUEUES,
+        summary="Route a phone number provisioned to the tenant to an entry point or a voice queue",
+    )
     async def create_phone_number(
         self, session: AsyncSession, data: schemas.PhoneNumberCreate
     ) -> schemas.PhoneNumberOut:
@@ -111,6 +118,16 @@ class PhoneNumberController(_WithSession):
     @get("/{phone_number_id:uuid}", guards=VIEW_QUEUES, summary="Get a phone number")
     async def get_phone_number(self, session: AsyncSession, phone_number_id: uuid.UUID) -> schemas.PhoneNumberOut:
         return await service.get_phone_number(session, phone_number_id)
+
+    @patch(
+        "/{phone_number_id:uuid}",
+        guards=MANAGE_QUEUES,
+        summary="Point a phone number at another entry point or voice queue",
+    )
+    async def update_phone_number(
+        self, session: AsyncSession, phone_number_id: uuid.UUID, data: schemas.PhoneNumberUpdate
+    ) -> schemas.PhoneNumberOut:
+        return await service.update_phone_number(session, phone_number_id, data)
 
     @delete(
         "/{phone_number_id:uuid}",

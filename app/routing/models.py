@@ -18,10 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from app.core.clock import utcnow
-from app.core.models import TenantScoped
+from app.core.models import TenantScoped, new_id
 
 TIMESTAMP = sa.DateTime(timezone=True)
 
@@ -69,6 +69,8 @@ class Queue(TenantScoped, table=True):
     overflow_after_seconds: int | None = Field(default=None)
     wrap_up_seconds: int = Field(default=0)
     callback_offer_after_seconds: int | None = Field(default=None)
+    # Shown to the agent with every contact of this queue (greeting, checks to make, what to offer).
+    script: str = Field(default="", max_length=4000)
     is_active: bool = Field(default=True)
     version: int = Field(default=1)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
@@ -76,24 +78,34 @@ class Queue(TenantScoped, table=True):
 
 
 class PhoneNumber(TenantScoped, table=True):
-    """A DID that routes inbound calls to one of the tenant's queues, in E.164 form.
+    """A DID that routes inbound calls to one of the tenant's entry points or queues, in E.164 form.
 
     Unique per tenant only. Inbound routing needs a number to be unique across all tenants, but a global
     unique index would let one tenant learn (from the conflict) that another holds a number, since unique
     checks see past row-level security. Global uniqueness belongs to the telephony layer: the operator's
-    number registry (the carrier account's numbers, operator-level) decides which tenant a number is
-    provisioned to, and only that tenant may map it here.
+    number registry (``app.telephony.models.ProvisionedNumber``, operator-level) decides which tenant a
+    number is provisioned to, and only that tenant may map it here.
     """
 
     __tablename__ = "phone_numbers"
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "number"),
         sa.ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"]),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "entry_point_id"],
+            ["entry_points.tenant_id", "entry_points.id"],
+            name="fk_phone_numbers_entry_point",
+        ),
+        sa.CheckConstraint("num_nonnulls(queue_id, entry_point_id) = 1", name="ck_phone_numbers_one_target"),
         sa.Index("ix_phone_numbers_queue", "tenant_id", "queue_id"),
+        sa.Index("ix_phone_numbers_entry_point", "tenant_id", "entry_point_id"),
     )
 
     number: str = Field(max_length=16)
-    queue_id: uuid.UUID
+    # Calls go through an entry point (``app.telephony.models.EntryPoint``: hours, IVR) or straight to a
+    # queue: exactly one of the two.
+    queue_id: uuid.UUID | None = Field(default=None)
+    entry_point_id: uuid.UUID | None = Field(default=None)
     label: str = Field(default="", max_length=100)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
@@ -124,3 +136,122 @@ class AgentAttribute(TenantScoped, table=True):
     valid_until: dt.date | None = Field(default=None)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+# --- the router's log and what it projects ---------------------------------------------------------
+
+
+class InteractionState(enum.StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    CONNECTED = "connected"
+    ENDED = "ended"  # handled: the conversation is over (wrap-up is the agent's, not the contact's)
+    ABANDONED = "abandoned"  # the caller hung up before an agent answered
+    REMOVED = "removed"  # taken out of line by the queue's rules (max wait, queue closed)
+
+
+class Interaction(TenantScoped, table=True):
+    """One contact of a tenant, as the router sees it; written only by the router (see ``app.routing.router``).
+
+    ``id`` is chosen by whoever submits the contact (telephony adapter, simulator), so a caller's call
+    and its interaction share one id from the first webhook on.
+    """
+
+    __tablename__ = "interactions"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"]),
+        sa.Index("ix_interactions_arrived", "tenant_id", "arrived_at"),
+        sa.Index("ix_interactions_queue", "tenant_id", "queue_id", "arrived_at"),
+    )
+
+    queue_id: uuid.UUID
+    channel: str = Field(default=QueueChannel.VOICE, max_length=8)
+    state: str = Field(default=InteractionState.WAITING, max_length=16)
+    caller: str = Field(default="", max_length=32)
+    # What the caller told the IVR, the telephony reference (call SID) and anything the CRM lookup adds.
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+    agent_id: uuid.UUID | None = Field(default=None, foreign_key="agents.id")
+    arrived_at: dt.datetime = Field(sa_type=TIMESTAMP)
+    answered_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    ended_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    hold_seconds: float = Field(default=0.0)
+    transfers: int = Field(default=0)
+    disposition: str | None = Field(default=None, max_length=64)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class InteractionEvent(TenantScoped, table=True):
+    """Every transition of an interaction, in the router's log order (``log_seq``, ``position``)."""
+
+    __tablename__ = "interaction_events"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "interaction_id"], ["interactions.tenant_id", "interactions.id"], ondelete="CASCADE"
+        ),
+        sa.Index("ix_interaction_events_interaction", "tenant_id", "interaction_id", "log_seq", "position"),
+        sa.Index("ix_interaction_events_at", "tenant_id", "at"),
+    )
+
+    interaction_id: uuid.UUID
+    log_seq: int = Field(sa_type=sa.BigInteger)
+    position: int = Field(default=0)  # order among the events one log entry produced
+    type: str = Field(max_length=32)
+    at: dt.datetime = Field(sa_type=TIMESTAMP)
+    agent_id: uuid.UUID | None = Field(default=None)
+    queue_id: uuid.UUID | None = Field(default=None)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
+
+
+class AgentStateChange(SQLModel, table=True):
+    """An operator agent's presence over time (available, on contact, wrap-up, break with reason, offline)."""
+
+    __tablename__ = "agent_state_changes"
+    __table_args__ = (sa.Index("ix_agent_state_changes_agent", "agent_id", "at"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    agent_id: uuid.UUID = Field(foreign_key="agents.id", ondelete="CASCADE")
+    log_seq: int = Field(sa_type=sa.BigInteger)
+    state: str = Field(max_length=16)
+    reason: str = Field(default="", max_length=100)
+    at: dt.datetime = Field(sa_type=TIMESTAMP)
+
+
+class RouterLease(SQLModel, table=True):
+    """The fencing record of one agent pool's router: the newest lease holder and how far it has come.
+
+    A router writes only while ``fence`` is still its own token (checked in the same transaction), so a
+    router that lost its Redis lock can never append after its successor took over.
+    """
+
+    __tablename__ = "router_leases"
+
+    pool: str = Field(primary_key=True, max_length=64)
+    fence: int = Field(sa_type=sa.BigInteger)
+    log_seq: int = Field(default=0, sa_type=sa.BigInteger)  # last log entry written
+    stream_position: str = Field(default="0-0", max_length=64)  # last command applied (Redis stream id)
+    holder: str = Field(default="", max_length=200)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class RouterLogEntry(SQLModel, table=True):
+    """One input the engine applied, in order: replaying them from a snapshot rebuilds the engine exactly."""
+
+    __tablename__ = "router_log"
+
+    pool: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    fence: int = Field(sa_type=sa.BigInteger)
+    kind: str = Field(max_length=32)
+    event: bytes = Field(sa_type=sa.LargeBinary)  # msgpack of the engine event
+    logged_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class RouterSnapshot(SQLModel, table=True):
+    """The router's whole state after log entry ``seq`` (pickled engine and projection)."""
+
+    __tablename__ = "router_snapshots"
+
+    pool: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    state: bytes = Field(sa_type=sa.LargeBinary)
+    taken_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)

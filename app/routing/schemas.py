@@ -35,6 +35,7 @@ ChannelName = Literal["voice", "chat"]
 QueueName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Priority = Annotated[int, msgspec.Meta(ge=0, le=100, description="higher is served first")]
 ServiceLevel = Annotated[float, msgspec.Meta(gt=0, le=1, description="share to answer within the target, 0..1")]
+Script = Annotated[str, msgspec.Meta(max_length=4000, description="shown to the agent with each contact")]
 
 
 class RelaxationStepIn(Input):
@@ -77,6 +78,7 @@ class QueueCreate(Input):
     overflow_after_seconds: Seconds | None = None
     wrap_up_seconds: Annotated[int, msgspec.Meta(ge=0, le=3_600)] = 0
     callback_offer_after_seconds: Seconds | None = None
+    script: Script = ""
     is_active: bool = True
 
 
@@ -96,6 +98,7 @@ class QueueUpdate(Input):
     overflow_after_seconds: Seconds | msgspec.UnsetType | None = msgspec.UNSET
     wrap_up_seconds: Annotated[int, msgspec.Meta(ge=0, le=3_600)] | msgspec.UnsetType = msgspec.UNSET
     callback_offer_after_seconds: Seconds | msgspec.UnsetType | None = msgspec.UNSET
+    script: Script | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -114,10 +117,14 @@ class QueueOut(Output):
     overflow_after_seconds: int | None
     wrap_up_seconds: int
     callback_offer_after_seconds: int | None
+    script: str
     is_active: bool
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+NumberLabel = Annotated[str, msgspec.Meta(max_length=100, description="what the number is for, e.g. UK support")]
 
 
 class PhoneNumberCreate(Input):
@@ -127,14 +134,25 @@ class PhoneNumberCreate(Input):
             min_length=3, max_length=40, description="E.164 (+442071838750); spaces, dashes and dots are allowed"
         ),
     ]
-    queue_id: uuid.UUID
-    label: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    # Where calls go: through an entry point (hours, IVR) or straight to a voice queue; exactly one.
+    queue_id: uuid.UUID | None = None
+    entry_point_id: uuid.UUID | None = None
+    label: NumberLabel = ""
+
+
+class PhoneNumberUpdate(Input):
+    """Points a number at another voice queue or entry point (one of the two), or relabels it."""
+
+    queue_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
+    entry_point_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
+    label: NumberLabel | msgspec.UnsetType = msgspec.UNSET
 
 
 class PhoneNumberOut(Output):
     id: uuid.UUID
     number: str
-    queue_id: uuid.UUID
+    queue_id: uuid.UUID | None
+    entry_point_id: uuid.UUID | None
     label: str
     created_at: dt.datetime
 

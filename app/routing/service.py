@@ -8,23 +8,30 @@ answer either way, so ids leak nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
 import phonenumbers
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.clock import utcnow
 from app.core.errors import ConflictError, FieldError, InvalidInputError, NotFoundError, PreconditionFailedError
+from app.core.outbox import emit
 from app.core.pagination import Page, page_of, paginate
-from app.core.rows import to_struct
+from app.core.rows import select_fields, structs_from_rows, to_struct
+from app.core.tenancy import acting_as, require_tenant_id, system_principal
 from app.routing import schemas
-from app.routing.models import AgentAttribute, AgentSkill, PhoneNumber, Queue, QueueChannel
-from tenants.service import audit, is_agent_assigned
+from app.routing.engine import AgentConfig, EngineConfig, QueueConfig, RelaxationStep, SkillRequirement, TenantConfig
+from app.routing.models import AgentAttribute, AgentSkill, PhoneNumber, Queue, QueueChannel, attribute_token
+from app.telephony.models import EntryPoint, ProvisionedNumber
+from tenants.models import Agent, AgentAssignment, Tenant, TenantStatus, User
+from tenants.service import assignments_of, audit, cross_tenant_read, is_agent_assigned, tenant_names
 
+CONFIGURATION_CHANGED_TOPIC = "routing.configuration_changed"
 _OutT = TypeVar("_OutT", bound=msgspec.Struct)
 _RowT = TypeVar("_RowT", bound=SQLModel)
 
@@ -42,6 +49,11 @@ async def _one(session: AsyncSession, model: type[_RowT], object_id: uuid.UUID, 
     if row is None:
         raise NotFoundError(f"no such {what}")
     return row
+
+
+async def configuration_changed(session: AsyncSession) -> None:
+    """Tell the router, once this transaction commits, to reload the routing configuration."""
+    await emit(session, CONFIGURATION_CHANGED_TOPIC, {})
 
 
 def _conflict(field: str, message: str) -> ConflictError:
@@ -135,11 +147,20 @@ async def _check_name(session: AsyncSession, queue: Queue) -> None:
         raise _conflict("name", f"a queue named {queue.name!r} exists")
 
 
+async def _entry_points_using(session: AsyncSession, queue_id: uuid.UUID) -> list[str]:
+    """Names of the entry points that send calls to the queue, as their default or a menu choice."""
+    in_menu = col(EntryPoint.menu_options).contains([{"queue_id": str(queue_id)}])
+    statement = select(EntryPoint.name).where(or_(EntryPoint.default_queue_id == queue_id, in_menu))
+    return sorted((await session.exec(statement)).all())
+
+
 async def _check_numbers(session: AsyncSession, queue: Queue) -> None:
     if queue.channel == QueueChannel.VOICE:
         return
     if (await session.exec(select(PhoneNumber.id).where(PhoneNumber.queue_id == queue.id))).first() is not None:
         raise InvalidInputError.for_field("channel", "phone numbers route calls here: it must stay a voice queue")
+    if await _entry_points_using(session, queue.id):
+        raise InvalidInputError.for_field("channel", "entry points send calls here: it must stay a voice queue")
 
 
 async def _checked(session: AsyncSession, queue: Queue) -> Queue:
@@ -159,6 +180,7 @@ async def create_queue(session: AsyncSession, data: schemas.QueueCreate) -> Queu
     session.add(queue)
     await session.flush()
     await audit(session, "queue.created", object_type="queue", object_id=queue.id, detail={"name": queue.name})
+    await configuration_changed(session)
     return queue
 
 
@@ -175,6 +197,12 @@ async def list_queues(
 
 async def get_queue(session: AsyncSession, queue_id: uuid.UUID) -> Queue:
     return await _one(session, Queue, queue_id, "queue")
+
+
+async def queue_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str, str]]:
+    """Every queue of the tenant as (id, name, channel), by name: for pickers, and to name references."""
+    rows = (await session.exec(select(Queue.id, Queue.name, Queue.channel).order_by(col(Queue.name)))).all()
+    return [(queue_id, name, channel) for queue_id, name, channel in rows]
 
 
 def _check_version(queue: Queue, if_match: int | None) -> None:
@@ -195,6 +223,7 @@ async def update_queue(
     queue.updated_at = utcnow()
     await session.flush()
     await audit(session, "queue.updated", object_type="queue", object_id=queue.id, detail={"fields": sorted(changes)})
+    await configuration_changed(session)
     return queue
 
 
@@ -208,9 +237,13 @@ async def delete_queue(session: AsyncSession, queue_id: uuid.UUID, *, if_match: 
     feeders = (await session.exec(select(Queue.name).where(Queue.overflow_queue_id == queue.id))).all()
     if feeders:
         raise ConflictError(f"queues {', '.join(sorted(feeders))} overflow to this queue; change them first")
+    entry_points = await _entry_points_using(session, queue.id)
+    if entry_points:
+        raise ConflictError(f"entry points {', '.join(entry_points)} send calls to this queue; change them first")
     await session.delete(queue)
     await session.flush()
     await audit(session, "queue.deleted", object_type="queue", object_id=queue.id, detail={"name": queue.name})
+    await configuration_changed(session)
 
 
 # --- phone numbers -------------------------------------------------------------------------------
@@ -228,16 +261,46 @@ def normalise_e164(raw: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-async def create_phone_number(session: AsyncSession, data: schemas.PhoneNumberCreate) -> schemas.PhoneNumberOut:
-    number = normalise_e164(data.number)
-    queue = (await session.exec(select(Queue).where(Queue.id == data.queue_id))).first()
+async def _voice_queue(session: AsyncSession, queue_id: uuid.UUID) -> Queue:
+    """The queue a phone number may route to: one of the tenant's voice queues."""
+    queue = (await session.exec(select(Queue).where(Queue.id == queue_id))).first()
     if queue is None:
         raise InvalidInputError.for_field("queue_id", "no such queue")
     if queue.channel != QueueChannel.VOICE:
         raise InvalidInputError.for_field("queue_id", "a phone number routes calls: it needs a voice queue")
+    return queue
+
+
+async def _check_target(session: AsyncSession, queue_id: uuid.UUID | None, entry_point_id: uuid.UUID | None) -> None:
+    """A number sends its calls to exactly one of: a voice queue, an entry point, of this tenant."""
+    if (queue_id is None) == (entry_point_id is None):
+        raise InvalidInputError.for_field("entry_point_id", "give either queue_id or entry_point_id, not both")
+    if queue_id is not None:
+        await _voice_queue(session, queue_id)
+    elif (await session.exec(select(EntryPoint.id).where(EntryPoint.id == entry_point_id))).first() is None:
+        raise InvalidInputError.for_field("entry_point_id", "no such entry point")
+
+
+async def _check_provisioned(session: AsyncSession, number: str) -> None:
+    """The operator's registry must give the number to this tenant; held by another tenant reads the same."""
+    statement = select(ProvisionedNumber.id).where(
+        ProvisionedNumber.number == number, ProvisionedNumber.tenant_id == require_tenant_id()
+    )
+    if (await session.exec(statement)).first() is None:
+        raise InvalidInputError.for_field(
+            "number", "not provisioned to this tenant: the operator provisions carrier numbers to tenants"
+        )
+
+
+async def create_phone_number(session: AsyncSession, data: schemas.PhoneNumberCreate) -> schemas.PhoneNumberOut:
+    number = normalise_e164(data.number)
+    await _check_target(session, data.queue_id, data.entry_point_id)
+    await _check_provisioned(session, number)
     if (await session.exec(select(PhoneNumber.id).where(PhoneNumber.number == number))).first() is not None:
         raise _conflict("number", f"{number} is already mapped")
-    phone_number = PhoneNumber(number=number, queue_id=queue.id, label=data.label)
+    phone_number = PhoneNumber(
+        number=number, queue_id=data.queue_id, entry_point_id=data.entry_point_id, label=data.label
+    )
     session.add(phone_number)
     await session.flush()
     await audit(
@@ -245,22 +308,55 @@ async def create_phone_number(session: AsyncSession, data: schemas.PhoneNumberCr
         "phone_number.created",
         object_type="phone_number",
         object_id=phone_number.id,
-        detail={"number": number, "queue_id": str(queue.id)},
+        detail=msgspec.to_builtins(
+            {"number": number, "queue_id": data.queue_id, "entry_point_id": data.entry_point_id}
+        ),
     )
     return to_struct(schemas.PhoneNumberOut, phone_number)
 
 
 async def list_phone_numbers(
-    session: AsyncSession, *, cursor: str | None, limit: int, queue_id: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    cursor: str | None,
+    limit: int,
+    queue_id: uuid.UUID | None = None,
+    entry_point_id: uuid.UUID | None = None,
 ) -> Page[schemas.PhoneNumberOut]:
     statement = select(PhoneNumber)
     if queue_id is not None:
         statement = statement.where(PhoneNumber.queue_id == queue_id)
+    if entry_point_id is not None:
+        statement = statement.where(PhoneNumber.entry_point_id == entry_point_id)
     return await _page(session, statement, PhoneNumber, schemas.PhoneNumberOut, cursor, limit)
 
 
 async def get_phone_number(session: AsyncSession, phone_number_id: uuid.UUID) -> schemas.PhoneNumberOut:
     return to_struct(schemas.PhoneNumberOut, await _one(session, PhoneNumber, phone_number_id, "phone number"))
+
+
+async def update_phone_number(
+    session: AsyncSession, phone_number_id: uuid.UUID, data: schemas.PhoneNumberUpdate
+) -> schemas.PhoneNumberOut:
+    """Points a number at another voice queue or entry point (the other is cleared), and/or relabels it."""
+    phone_number = await _one(session, PhoneNumber, phone_number_id, "phone number")
+    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    if "queue_id" in changes or "entry_point_id" in changes:
+        target = {"queue_id": changes.get("queue_id"), "entry_point_id": changes.get("entry_point_id")}
+        await _check_target(session, **target)
+        changes |= target
+    previous = {name: getattr(phone_number, name) for name in changes}
+    for name, value in changes.items():
+        setattr(phone_number, name, value)
+    await session.flush()
+    await audit(
+        session,
+        "phone_number.updated",
+        object_type="phone_number",
+        object_id=phone_number.id,
+        detail=msgspec.to_builtins({"number": phone_number.number, **changes, "previous": previous}),
+    )
+    return to_struct(schemas.PhoneNumberOut, phone_number)
 
 
 async def delete_phone_number(session: AsyncSession, phone_number_id: uuid.UUID) -> None:
@@ -308,6 +404,7 @@ async def _upsert(
         object_id=row.id,  # type: ignore[attr-defined]
         detail=msgspec.to_builtins(detail),
     )
+    await configuration_changed(session)
     return row, created
 
 
@@ -323,6 +420,7 @@ async def _delete(session: AsyncSession, model: type[_RowT], object_id: uuid.UUI
         object_id=object_id,
         detail=detail,
     )
+    await configuration_changed(session)
 
 
 async def set_agent_skill(session: AsyncSession, data: schemas.AgentSkillIn) -> tuple[schemas.AgentSkillOut, bool]:
@@ -351,6 +449,28 @@ async def list_agent_skills(
     if skill is not None:
         statement = statement.where(AgentSkill.skill == skill)
     return await _page(session, statement, AgentSkill, schemas.AgentSkillOut, cursor, limit)
+
+
+async def _by_agent(
+    session: AsyncSession, model: type[SQLModel], struct_type: type[_OutT], agent_ids: Sequence[uuid.UUID], *order: str
+) -> dict[uuid.UUID, list[_OutT]]:
+    """The rows of ``model`` for each of ``agent_ids`` (an agent with none is absent), in ``order``."""
+    if not agent_ids:
+        return {}
+    agent_id = col(model.agent_id)  # type: ignore[attr-defined]
+    statement = select_fields(struct_type, model).where(agent_id.in_(agent_ids))
+    rows = (await session.exec(statement.order_by(*(getattr(model, name) for name in order)))).all()
+    found: dict[uuid.UUID, list[_OutT]] = {}
+    for item in structs_from_rows(struct_type, rows):
+        found.setdefault(item.agent_id, []).append(item)  # type: ignore[attr-defined]
+    return found
+
+
+async def skills_of_agents(
+    session: AsyncSession, agent_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[schemas.AgentSkillOut]]:
+    """Each agent's skills for the tenant, by skill name: a whole page of agents in one query."""
+    return await _by_agent(session, AgentSkill, schemas.AgentSkillOut, agent_ids, "skill")
 
 
 async def delete_agent_skill(session: AsyncSession, agent_skill_id: uuid.UUID) -> None:
@@ -387,5 +507,186 @@ async def list_agent_attributes(
     return await _page(session, statement, AgentAttribute, schemas.AgentAttributeOut, cursor, limit)
 
 
+async def attributes_of_agents(
+    session: AsyncSession, agent_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[schemas.AgentAttributeOut]]:
+    """Each agent's hard attributes for the tenant, by kind and value: a whole page of agents in one query."""
+    return await _by_agent(session, AgentAttribute, schemas.AgentAttributeOut, agent_ids, "kind", "value")
+
+
 async def delete_agent_attribute(session: AsyncSession, agent_attribute_id: uuid.UUID) -> None:
     await _delete(session, AgentAttribute, agent_attribute_id, "agent attribute", "agent_attribute.deleted")
+
+
+# --- the engine's configuration ------------------------------------------------------------------
+
+
+def _requirements(skills: Mapping[str, int]) -> tuple[SkillRequirement, ...]:
+    return tuple(SkillRequirement(skill, level) for skill, level in sorted(skills.items()))
+
+
+def _queue_config(queue: Queue) -> QueueConfig:
+    return QueueConfig(
+        queue_id=str(queue.id),
+        tenant_id=str(queue.tenant_id),
+        priority=queue.priority,
+        skills=_requirements(queue.skills),
+        relaxation=tuple(
+            RelaxationStep(float(step["after_seconds"]), _requirements(step["skills"])) for step in queue.relaxation
+        ),
+        required_attributes=frozenset(attribute_token(a["kind"], a["value"]) for a in queue.required_attributes),
+        max_wait_seconds=queue.max_wait_seconds,
+        overflow_to=str(queue.overflow_queue_id) if queue.overflow_queue_id else None,
+        overflow_after_seconds=queue.overflow_after_seconds,
+        wrap_up_seconds=float(queue.wrap_up_seconds),
+        callback_offer_after_seconds=queue.callback_offer_after_seconds,
+    )
+
+
+def _tenant_config(tenant_id: str, queues: Sequence[Queue]) -> TenantConfig:
+    """Until SLA contracts exist, a tenant's target is the strictest of its active queues'."""
+    return TenantConfig(
+        tenant_id=tenant_id,
+        answer_target_seconds=float(min((q.answer_target_seconds for q in queues), default=20)),
+        service_level_target=max((q.target_service_level for q in queues), default=0.8),
+    )
+
+
+async def load_engine_config(session: AsyncSession, *, offer_timeout_seconds: float) -> EngineConfig:
+    """The whole pool's routing configuration, read across tenants (``session`` runs as the reader role).
+
+    Active tenants and their active queues; active agents with their assignments, skills and the hard
+    attributes still valid today. Overflow to an inactive queue is dropped (the contact stays in line).
+    """
+    tenant_ids = {
+        str(t) for t in (await session.exec(select(Tenant.id).where(col(Tenant.status) == TenantStatus.ACTIVE))).all()
+    }
+    rows = [q for q in (await session.exec(select(Queue).where(col(Queue.is_active)))).all()]
+    queues = sorted((q for q in rows if str(q.tenant_id) in tenant_ids), key=lambda q: str(q.id))
+    active_queues = {str(q.id) for q in queues}
+    queue_configs = []
+    for queue in queues:
+        config = _queue_config(queue)
+        if config.overflow_to not in active_queues:
+            config = dataclasses.replace(config, overflow_to=None, overflow_after_seconds=None)
+        queue_configs.append(config)
+    by_tenant: dict[str, list[Queue]] = {}
+    for queue in queues:
+        by_tenant.setdefault(str(queue.tenant_id), []).append(queue)
+
+    agents = {a.id: a for a in (await session.exec(select(Agent).where(col(Agent.is_active)))).all()}
+    tenants_of: dict[uuid.UUID, set[str]] = {a: set() for a in agents}
+    for assignment in (await session.exec(select(AgentAssignment))).all():
+        if assignment.agent_id in agents and str(assignment.tenant_id) in tenant_ids:
+            tenants_of[assignment.agent_id].add(str(assignment.tenant_id))
+    skills: dict[uuid.UUID, dict[str, dict[str, int]]] = {a: {} for a in agents}
+    for skill in (await session.exec(select(AgentSkill))).all():
+        if skill.agent_id in agents:
+            skills[skill.agent_id].setdefault(str(skill.tenant_id), {})[skill.skill] = skill.proficiency
+    attributes: dict[uuid.UUID, dict[str, set[str]]] = {a: {} for a in agents}
+    today = utcnow().date()
+    for attribute in (await session.exec(select(AgentAttribute))).all():
+        if attribute.agent_id in agents and (attribute.valid_until is None or attribute.valid_until >= today):
+            tokens = attributes[attribute.agent_id].setdefault(str(attribute.tenant_id), set())
+            tokens.add(attribute_token(attribute.kind, attribute.value))
+    agent_configs = tuple(
+        AgentConfig(
+            agent_id=str(agent_id),
+            tenants=frozenset(tenants_of[agent_id]),
+            skills={
+                t: dict(sorted(s.items())) for t, s in sorted(skills[agent_id].items()) if t in tenants_of[agent_id]
+            },
+            attributes={t: frozenset(a) for t, a in sorted(attributes[agent_id].items()) if t in tenants_of[agent_id]},
+            chat_capacity=agent.chat_capacity,
+        )
+        for agent_id, agent in sorted(agents.items(), key=lambda item: str(item[0]))
+    )
+    return EngineConfig(
+        tenants=tuple(_tenant_config(t, by_tenant.get(t, [])) for t in sorted(tenant_ids)),
+        queues=tuple(queue_configs),
+        agents=agent_configs,
+        offer_timeout_seconds=offer_timeout_seconds,
+    )
+
+
+# --- names for the agent desktop and the live boards ----------------------------------------------
+# The router publishes ids (``app.routing.live``); people read names, scripts and aliases.
+
+
+class DeskQueue(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    script: str
+    channel: str
+    is_active: bool
+
+
+class DeskTenant(msgspec.Struct, frozen=True, kw_only=True):
+    """A tenant the agent works for: what its contacts show, and where they may be transferred."""
+
+    name: str
+    alias: str  # the agent's own name in this tenant
+    queues: dict[uuid.UUID, DeskQueue]
+    colleagues: dict[uuid.UUID, str]  # the tenant's other agents: agent id -> alias
+
+
+async def agent_of_user(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    """The active pool agent a signed-in person is, if any."""
+    return (await session.exec(select(Agent.id).where(Agent.user_id == user_id, col(Agent.is_active)))).first()
+
+
+async def desk_tenants(session: AsyncSession, user_id: uuid.UUID, agent_id: uuid.UUID) -> dict[uuid.UUID, DeskTenant]:
+    """The tenants the signed-in agent is assigned to, each read in its own context once the assignment is found.
+
+    An agent has no tenant context of its own; its assignments are read by the "own assignments" policy.
+    """
+    assignments = await assignments_of(session, user_id)
+    names = await tenant_names(session, [tenant_id for tenant_id, _ in assignments])
+    desk: dict[uuid.UUID, DeskTenant] = {}
+    for tenant_id, alias in assignments:
+        with acting_as(system_principal(tenant_id)):
+            queues = (await session.exec(select(Queue).order_by(col(Queue.name)))).all()
+            colleagues = (
+                await session.exec(
+                    select(AgentAssignment.agent_id, AgentAssignment.alias)
+                    .where(AgentAssignment.agent_id != agent_id)
+                    .order_by(col(AgentAssignment.alias))
+                )
+            ).all()
+        desk[tenant_id] = DeskTenant(
+            name=names.get(tenant_id, ""),
+            alias=alias,
+            queues={
+                q.id: DeskQueue(name=q.name, script=q.script, channel=q.channel, is_active=q.is_active) for q in queues
+            },
+            colleagues=dict(colleagues),
+        )
+    return desk
+
+
+class LiveQueue(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: uuid.UUID
+    name: str
+    is_active: bool
+
+
+async def _live_queues(session: AsyncSession) -> dict[uuid.UUID, LiveQueue]:
+    rows = (await session.exec(select(Queue.id, Queue.tenant_id, Queue.name, Queue.is_active))).all()
+    return {
+        queue_id: LiveQueue(tenant_id=tenant_id, name=name, is_active=is_active)  # type: ignore[arg-type]
+        for queue_id, tenant_id, name, is_active in rows
+    }
+
+
+async def tenant_live_names(session: AsyncSession) -> tuple[dict[uuid.UUID, LiveQueue], dict[uuid.UUID, str]]:
+    """The acting tenant's queues and its agents' aliases (its live board names nothing else)."""
+    agents = (await session.exec(select(AgentAssignment.agent_id, AgentAssignment.alias))).all()
+    return await _live_queues(session), dict(agents)
+
+
+async def pool_live_names() -> tuple[dict[uuid.UUID, LiveQueue], dict[uuid.UUID, str]]:
+    """Every tenant's queues and the pool's agents' names, for the operator's board (an audited read)."""
+    async with cross_tenant_read("live board of every tenant's queues and the agent pool") as session:
+        agents = (
+            await session.exec(select(Agent.id, User.display_name).join(User, col(User.id) == col(Agent.user_id)))
+        ).all()
+        return await _live_queues(session), dict(agents)

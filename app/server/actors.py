@@ -21,6 +21,7 @@ from app.core.db import configure_database, get_database
 from app.core.logging import configure_logging
 from app.core.redis import configure_redis, get_redis
 from app.core.settings import Settings, get_settings
+from app.routing import actors as routing_actors  # noqa: F401
 from tenants import actors as tenant_actors  # noqa: F401
 
 

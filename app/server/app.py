@@ -27,6 +27,7 @@ from app.core.redis import configure_redis
 from app.core.settings import Settings, get_settings
 from app.routing import controllers as routing_controllers
 from app.server.health import MetricsController, healthz, readyz
+from app.telephony import controllers as telephony_controllers
 from tenants import controllers as tenant_controllers
 from tenants import oauth2, sso
 from tenants.auth import SESSION_COOKIE, authentication_middleware, check_csrf
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MetricsController,
             *tenant_controllers.route_handlers,
             *routing_controllers.route_handlers,
+            *telephony_controllers.route_handlers,
             *sso.route_handlers,
             *oauth2.route_handlers,
             *frontend.route_handlers(),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -77,6 +78,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         proxy_headers=True,
+        # Live pages hold server-sent event streams open; on stop they are cut after this long (browsers reconnect).
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -86,6 +89,50 @@ def worker() -> None:
     from app.server.worker import run_worker
 
     run_worker(_settings())
+
+
+@main.command()
+def router() -> None:
+    """Run the agent pool's router: one process leads, any other stands by to take over."""
+    from app.server.daemons import run_router
+
+    run_router(_settings())
+
+
+@main.command()
+@click.option(
+    "--calls-per-minute",
+    type=click.FloatRange(min=0.01, max=600),
+    default=2.0,
+    show_default=True,
+    help="arrivals per voice queue",
+)
+@click.option("--aht-seconds", type=click.FloatRange(min=1, max=3600), default=45.0, show_default=True)
+@click.option("--patience-seconds", type=click.FloatRange(min=1, max=3600), default=90.0, show_default=True)
+@click.option(
+    "--agent-code-prefix", default="SIM-", show_default=True, help="agents whose employee code starts so are simulated"
+)
+@click.option("--seed", type=int, default=None)
+def traffic(
+    calls_per_minute: float, aht_seconds: float, patience_seconds: float, agent_code_prefix: str, seed: int | None
+) -> None:
+    """Drive live simulated callers and agents through the router (the demo's traffic)."""
+    from app.server.daemons import run_traffic
+    from app.telephony.live_traffic import TrafficSettings
+    from app.telephony.simulator import HandleTime
+
+    settings = _settings()
+    run_traffic(
+        settings,
+        TrafficSettings(
+            pool=settings.router_pool,
+            calls_per_minute=calls_per_minute,
+            handle=HandleTime(aht_seconds, aht_seconds * 0.6),
+            patience_seconds=patience_seconds,
+            agent_code_prefix=agent_code_prefix,
+            seed=seed,
+        ),
+    )
 
 
 @main.group()
@@ -205,8 +252,12 @@ def up(host: str | None, port: int | None, no_worker: bool) -> None:
 
 
 def _extra_processes(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    """Processes later domains add to a local run (the live traffic simulator)."""
-    return []
+    """The router and the live traffic simulator (simulated callers and agents for the demo tenants)."""
+    tenline = [sys.executable, "-m", "app.server.cli"]
+    return [
+        subprocess.Popen([*tenline, "router"], env=env),  # noqa: S603
+        subprocess.Popen([*tenline, "traffic"], env=env),  # noqa: S603
+    ]
 
 
 def _print_banner(url: str, logins: list[Any], password: str) -> None:
@@ -249,11 +300,12 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--quick", is_flag=True, help="a short run (for smoke tests)")
 def bench(name: str, as_json: bool, quick: bool) -> None:
-    """Run the benchmark tests/benchmarks/NAME.py and print its figures."""
-    if not name.replace("_", "").isalnum():
+    """Run the benchmark tests/benchmarks/NAME.py (a dash in NAME stands for an underscore) and print its figures."""
+    module_name = name.replace("-", "_")
+    if not module_name.replace("_", "").isalnum():
         raise click.UsageError(f"no benchmark named {name!r}")
     try:
-        module = importlib.import_module(f"tests.benchmarks.{name}")
+        module = importlib.import_module(f"tests.benchmarks.{module_name}")
     except ModuleNotFoundError:
         raise click.UsageError(f"no benchmark named {name!r} in tests/benchmarks") from None
     result: dict[str, Any] = module.run(quick=quick)
@@ -268,24 +320,30 @@ _POSITIVE = click.FloatRange(min=0, min_open=True, max=1e9)  # finite: "inf" wou
 
 
 @main.command()
-@click.option("--agents", required=True, type=click.IntRange(min=1), help="agents staffing the queue")
-@click.option("--calls-per-interval", required=True, type=_POSITIVE, help="offered calls per interval (Poisson)")
-@click.option("--interval-seconds", required=True, type=_POSITIVE, help="length of the interval")
-@click.option("--aht-seconds", required=True, type=_POSITIVE, help="mean handle time (exponential)")
 @click.option(
-    "--answer-target-seconds", required=True, type=click.FloatRange(min=0, max=1e9), help="T of the service level"
+    "--scenario",
+    "scenario_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="a multi-tenant scenario, .yaml or .json (instead of the single-queue options)",
 )
-@click.option("--duration-seconds", required=True, type=_POSITIVE, help="simulated time with arrivals")
+@click.option("--agents", type=click.IntRange(min=1), help="agents staffing the queue")
+@click.option("--calls-per-interval", type=_POSITIVE, help="offered calls per interval (Poisson)")
+@click.option("--interval-seconds", type=_POSITIVE, help="length of the interval")
+@click.option("--aht-seconds", type=_POSITIVE, help="mean handle time (exponential)")
+@click.option("--answer-target-seconds", type=click.FloatRange(min=0, max=1e9), help="T of the service level")
+@click.option("--duration-seconds", type=_POSITIVE, help="simulated time with arrivals")
 @click.option("--patience-seconds", type=_POSITIVE, default=None, help="mean caller patience (exponential)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def simulate(
-    agents: int,
-    calls_per_interval: float,
-    interval_seconds: float,
-    aht_seconds: float,
-    answer_target_seconds: float,
-    duration_seconds: float,
+    scenario_file: Path | None,
+    agents: int | None,
+    calls_per_interval: float | None,
+    interval_seconds: float | None,
+    aht_seconds: float | None,
+    answer_target_seconds: float | None,
+    duration_seconds: float | None,
     patience_seconds: float | None,
     seed: int,
     as_json: bool,
@@ -294,8 +352,41 @@ def simulate(
 
     Service level = answered within T / answered; p_wait = share of answered and abandoned contacts that
     queued; occupancy = agents' busy time / (agents x duration).
+
+    With --scenario FILE instead, run a multi-tenant center (app/telephony/scenario.py describes the file)
+    and show each tenant's results; there the service level counts abandoned contacts against it.
     """
     from rich.progress import Progress
+
+    single_queue_options = {
+        "--agents": agents,
+        "--calls-per-interval": calls_per_interval,
+        "--interval-seconds": interval_seconds,
+        "--aht-seconds": aht_seconds,
+        "--answer-target-seconds": answer_target_seconds,
+        "--duration-seconds": duration_seconds,
+        "--patience-seconds": patience_seconds,
+    }
+    if scenario_file is not None:
+        mixed = [flag for flag, value in single_queue_options.items() if value is not None]
+        if mixed:
+            raise click.UsageError(
+                f"--scenario describes the whole center: it cannot be combined with {', '.join(mixed)}"
+            )
+        _simulate_scenario(scenario_file, seed, as_json)
+        return
+    if (
+        agents is None
+        or calls_per_interval is None
+        or interval_seconds is None
+        or aht_seconds is None
+        or answer_target_seconds is None
+        or duration_seconds is None
+    ):
+        missing = [
+            flag for flag, value in single_queue_options.items() if value is None and flag != "--patience-seconds"
+        ]
+        raise click.UsageError(f"missing option(s) {', '.join(missing)} (or give --scenario FILE)")
 
     from app.telephony.simulator import simulate as run_simulation
     from app.telephony.simulator import single_queue
@@ -369,6 +460,58 @@ def simulate(
         click.echo(f"{label:22} {fmt.format(simulated)} {fmt.format(theory)}")
     click.echo(
         f"answered {figures.answered}, abandoned {figures.abandoned} (service level within {answer_target_seconds:g} s)"
+    )
+
+
+def _simulate_scenario(path: Path, seed: int, as_json: bool) -> None:
+    """`tenline simulate --scenario FILE`: every tenant's offered, answered, abandoned, service level and ASA."""
+    import yaml
+    from rich.progress import Progress
+
+    from app.telephony.scenario import ScenarioError, parse_scenario, report
+    from app.telephony.simulator import simulate as run_simulation
+
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise click.BadParameter("the scenario file must be .json, .yaml or .yml", param_hint="--scenario")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise click.BadParameter(f"{path} cannot be read: {exc}", param_hint="--scenario") from None
+    try:
+        scenario = parse_scenario(data)
+    except ScenarioError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--scenario") from None
+    if as_json:
+        result = run_simulation(scenario, seed)
+    else:
+        with Progress(transient=True) as bar:
+            task = bar.add_task("simulating", total=scenario.duration_seconds)
+            result = run_simulation(scenario, seed, lambda at: bar.update(task, completed=at))
+    output = {"scenario": str(path), "seed": seed, **report(scenario, result)}
+    if as_json:
+        click.echo(json.dumps(output))
+        return
+    overall = output["overall"]
+    click.echo(
+        f"{path.name}: {len(output['tenants'])} tenants, {output['queues']} queues, {output['agents']} agents, "
+        f"{overall['offered']} contacts over {scenario.duration_seconds / 3600:g} h (seed {seed})"
+    )
+    click.echo("service level = answered within the answer target / (answered + abandoned)")
+    click.echo(
+        f"{'tenant':12} {'offered':>8} {'answered':>9} {'abandoned':>10} {'service level':>13} {'target':>14} {'ASA (s)':>8}  met"
+    )
+    for tenant_id, row in output["tenants"].items():
+        target = f"{row['target_service_level']:.0%} in {row['answer_target_seconds']:g} s"
+        click.echo(
+            f"{tenant_id:12} {row['offered']:8} {row['answered']:9} {row['abandoned']:10} {row['service_level']:13.1%} "
+            f"{target:>14} {row['asa_seconds']:8.1f}  {'yes' if row['met'] else 'NO'}"
+        )
+    click.echo(
+        f"{'overall':12} {overall['offered']:8} {overall['answered']:9} {overall['abandoned']:10} "
+        f"{overall['service_level']:13.1%} {'':>14} {overall['asa_seconds']:8.1f}  "
+        f"{overall['tenants_met']}/{len(output['tenants'])} tenants met"
     )
 
 

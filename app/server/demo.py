@@ -1,18 +1,27 @@
 """`tenline demo seed`: an operator, two client programs (a bank and a retailer), their people and agents.
 
-Idempotent: a second run changes nothing. Later domains add their demo data here.
+Each program has voice queues with scripts, an entry point (greeting, menu; Fjord Bank also a language
+choice) and two numbers the operator provisioned to it: one calls the entry point, the other goes straight
+to a queue. Eight simulated agents (SIM-01..08, worked by ``tenline traffic``) share the pool with the four
+people. Idempotent: a second run changes nothing. Later domains add their demo data here.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from sqlmodel import select
 
 from app.core.db import get_database
+from app.core.pagination import MAX_LIMIT
 from app.core.tenancy import Principal, Role, acting_as
+from app.routing import schemas as routing_schemas
+from app.routing import service as routing
+from app.telephony import schemas as telephony_schemas
+from app.telephony import service as telephony
 from tenants import schemas, service
-from tenants.models import Tenant
+from tenants.models import Agent, Tenant
 
 DEMO_PASSWORD = "tenline-demo-2026"  # noqa: S105  (published in the README on purpose)
 OPERATOR_NAME = "Northwind Contact Services"
@@ -68,6 +77,115 @@ AGENTS = (
     ("agent3@northwind.example", "Cleo Agent", "A-1003", ("cobalt-retail",)),
     ("agent4@northwind.example", "Dev Agent", "A-1004", ("fjord-bank", "cobalt-retail")),
 )
+# Worked by `tenline traffic` (employee codes SIM-...), beside the people above.
+SIMULATED_AGENTS = tuple(
+    (f"sim{n:02}@northwind.example", f"Sim{n:02} Bot", f"SIM-{n:02}", ("fjord-bank", "cobalt-retail"))
+    for n in range(1, 9)
+)
+
+QUEUES: dict[str, tuple[routing_schemas.QueueCreate, ...]] = {
+    "fjord-bank": (
+        routing_schemas.QueueCreate(
+            name="cards",
+            priority=2,
+            answer_target_seconds=20,
+            target_service_level=0.8,
+            wrap_up_seconds=15,
+            callback_offer_after_seconds=120,
+            script=(
+                'Greet: "Fjord Bank cards, you are speaking with ...". Verify the caller (date of birth and the '
+                "last four digits of the card) before any change. Lost or stolen card: block it first, then "
+                "order a replacement."
+            ),
+        ),
+        routing_schemas.QueueCreate(
+            name="loans",
+            skills={"loans": 3},
+            relaxation=[routing_schemas.RelaxationStepIn(after_seconds=30, skills={"loans": 1})],
+            answer_target_seconds=30,
+            wrap_up_seconds=20,
+            script="Offer a callback from a loan officer for applications; never quote a rate on the phone.",
+        ),
+    ),
+    "cobalt-retail": (
+        routing_schemas.QueueCreate(
+            name="orders",
+            priority=1,
+            answer_target_seconds=20,
+            wrap_up_seconds=10,
+            script="Ask for the order number (CR- and 8 digits). Late parcel: check tracking, then offer a refund.",
+        ),
+        routing_schemas.QueueCreate(
+            name="returns",
+            answer_target_seconds=45,
+            target_service_level=0.7,
+            wrap_up_seconds=10,
+            script="Returns are free within 30 days; email the return label to the address on the order.",
+        ),
+    ),
+}
+# Loan skills of some agents at Fjord Bank (the others reach the loans queue once its ring widens).
+LOAN_SKILLS = {"A-1001": 4, "A-1002": 2, "SIM-01": 4, "SIM-02": 3, "SIM-03": 3}
+# Languages Fjord Bank's agents speak: its callers choose one, and only agents who speak it get the call.
+FJORD_LANGUAGES = {"A-1001": ("nb", "en"), "A-1002": ("nb",), "A-1004": ("en",)} | {
+    f"SIM-{n:02}": ("nb", "en") for n in range(1, 9)
+}
+
+
+@dataclass(frozen=True)
+class DemoLine:
+    """A tenant's inbound line: an entry point whose menu names queues, and two numbers the operator
+    provisions to the tenant; ``numbers[0]`` calls the entry point, ``numbers[1]`` goes to ``direct_queue``."""
+
+    greeting: str
+    languages: tuple[tuple[str, str, str], ...]  # (key, language tag, prompt)
+    menu: tuple[tuple[str, str, str], ...]  # (key, queue name, prompt)
+    default_queue: str
+    closed_action: telephony_schemas.ClosedActionName
+    numbers: tuple[str, str]
+    labels: tuple[str, str]
+    direct_queue: str
+    entry_point: str = "Main line"
+
+    def entry_point_for(self, queue_ids: dict[str, uuid.UUID]) -> telephony_schemas.EntryPointCreate:
+        return telephony_schemas.EntryPointCreate(
+            name=self.entry_point,
+            greeting=self.greeting,
+            language_options=[
+                telephony_schemas.LanguageOption(digit=digit, language=language, prompt=prompt)
+                for digit, language, prompt in self.languages
+            ],
+            menu_options=[
+                telephony_schemas.MenuOption(digit=digit, queue_id=queue_ids[queue], prompt=prompt)
+                for digit, queue, prompt in self.menu
+            ],
+            default_queue_id=queue_ids[self.default_queue],
+            closed_action=self.closed_action,
+        )
+
+
+LINES = {
+    "fjord-bank": DemoLine(
+        greeting="Velkommen til Fjord Bank. Welcome to Fjord Bank.",
+        languages=(("1", "nb", "For norsk, trykk 1."), ("2", "en", "For English, press 2.")),
+        menu=(("1", "cards", "For cards, press 1."), ("2", "loans", "For loans and mortgages, press 2.")),
+        default_queue="cards",
+        closed_action="callback",
+        numbers=("+4721900100", "+4721900200"),
+        labels=("Main number", "Loan officers"),
+        direct_queue="loans",
+    ),
+    "cobalt-retail": DemoLine(
+        greeting="Thank you for calling Cobalt Retail.",
+        languages=(),
+        menu=(("1", "orders", "For an order or a delivery, press 1."), ("2", "returns", "For returns, press 2.")),
+        default_queue="orders",
+        closed_action="message",
+        numbers=("+12125550100", "+12125550142"),
+        labels=("Customer service", "Returns"),
+        direct_queue="returns",
+    ),
+}
 
 SEEDER = Principal(kind="system", roles=frozenset({Role.OPERATOR_ADMIN}), display_name="demo seed")
 
@@ -87,7 +205,7 @@ async def seed() -> list[DemoLogin]:
                         session,
                         schemas.StaffCreate(email=email, display_name=name, role=role, password=DEMO_PASSWORD),
                     )
-            for email, name, code, slugs in AGENTS:
+            for email, name, code, slugs in AGENTS + SIMULATED_AGENTS:
                 if not await service.find_login(session, email):
                     agent = await service.create_agent(
                         session,
@@ -108,7 +226,74 @@ async def seed() -> list[DemoLogin]:
                                     email=email, display_name=name, role=tenant_role, password=DEMO_PASSWORD
                                 ),
                             )
+    await _seed_routing(tenants)
+    await _seed_lines(tenants)
     logins = [DemoLogin(email, role, None) for email, _, role in STAFF]
     logins += [DemoLogin(email, role, slug) for slug, people in TENANT_PEOPLE.items() for email, _, role in people]
     logins += [DemoLogin(email, "agent", None) for email, *_ in AGENTS]
     return logins
+
+
+async def _seed_routing(tenants: dict[str, Tenant]) -> None:
+    """Each tenant's queues and the loan skills; left as they are once they exist."""
+    database = get_database()
+    with acting_as(SEEDER):
+        async with database.session() as session:
+            agent_ids = {
+                code: agent_id for code, agent_id in (await session.exec(select(Agent.employee_code, Agent.id))).all()
+            }
+    for slug, queues in QUEUES.items():
+        with acting_as(SEEDER.acting_for(tenants[slug].id)):
+            async with database.session() as session:
+                existing = {name for _, name, _ in await routing.queue_choices(session)}
+                for queue in queues:
+                    if queue.name not in existing:
+                        await routing.create_queue(session, queue)
+                if slug == "fjord-bank":
+                    for code, level in LOAN_SKILLS.items():
+                        await routing.set_agent_skill(
+                            session,
+                            routing_schemas.AgentSkillIn(agent_id=agent_ids[code], skill="loans", proficiency=level),
+                        )
+                    for code, languages in FJORD_LANGUAGES.items():
+                        for language in languages:
+                            await routing.set_agent_attribute(
+                                session,
+                                routing_schemas.AgentAttributeIn(
+                                    agent_id=agent_ids[code], kind="language", value=language
+                                ),
+                            )
+
+
+async def _seed_lines(tenants: dict[str, Tenant]) -> None:
+    """The operator provisions each tenant's numbers; the tenant gets its entry point and maps both numbers.
+    What exists already is left as it is."""
+    database = get_database()
+    with acting_as(SEEDER):
+        async with database.session() as session:
+            page = await telephony.list_provisioned_numbers(session, SEEDER, cursor=None, limit=MAX_LIMIT)
+            held = {provisioned.number for provisioned in page.items}
+            for slug, line in LINES.items():
+                for number in line.numbers:
+                    if number not in held:
+                        await telephony.provision_number(
+                            session,
+                            telephony_schemas.ProvisionedNumberCreate(number=number, tenant_id=tenants[slug].id),
+                        )
+    for slug, line in LINES.items():
+        with acting_as(SEEDER.acting_for(tenants[slug].id)):
+            async with database.session() as session:
+                queue_ids = {name: queue_id for queue_id, name, _ in await routing.queue_choices(session)}
+                entry_points = await telephony.list_entry_points(session, cursor=None, limit=MAX_LIMIT)
+                entry_point_id = next((e.id for e in entry_points.items if e.name == line.entry_point), None)
+                if entry_point_id is None:
+                    entry_point_id = (await telephony.create_entry_point(session, line.entry_point_for(queue_ids))).id
+                mapped = {
+                    n.number for n in (await routing.list_phone_numbers(session, cursor=None, limit=MAX_LIMIT)).items
+                }
+                targets = ({"entry_point_id": entry_point_id}, {"queue_id": queue_ids[line.direct_queue]})
+                for number, label, target in zip(line.numbers, line.labels, targets, strict=True):
+                    if number not in mapped:
+                        await routing.create_phone_number(
+                            session, routing_schemas.PhoneNumberCreate(number=number, label=label, **target)
+                        )

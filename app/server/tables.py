@@ -2,4 +2,5 @@
 
 from app.core import outbox  # noqa: F401
 from app.routing import models as routing_models  # noqa: F401
+from app.telephony import models as telephony_models  # noqa: F401
 from tenants import models  # noqa: F401

@@ -11,7 +11,16 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
-from tests.factories import make_agent, make_api_client, make_staff, make_tenant, make_tenant_user, sign_in
+from tests.factories import (
+    make_agent,
+    make_api_client,
+    make_staff,
+    make_tenant,
+    make_tenant_user,
+    provision_number,
+    sign_in,
+    unique_number,
+)
 
 QUEUES = "/api/v1/queues"
 NUMBERS = "/api/v1/phone-numbers"
@@ -247,30 +256,37 @@ async def test_queue_list_pages_with_a_cursor(world: World) -> None:
 async def test_phone_numbers(world: World) -> None:
     client = world.a.admin
     queue = await _queue(client)
-    created = await client.post(NUMBERS, json={"number": "+44 20 7183-8750", "queue_id": queue["id"], "label": "UK"})
+    e164 = (await provision_number(world.a.id)).number
+    spaced = f"{e164[:3]} {e164[3:5]} {e164[5:9]}-{e164[9:]}"
+    created = await client.post(NUMBERS, json={"number": spaced, "queue_id": queue["id"], "label": "UK"})
     assert created.status_code == 201, created.text
     number = created.json()
-    assert number["number"] == "+442071838750" and number["queue_id"] == queue["id"]
+    assert number["number"] == e164 and number["queue_id"] == queue["id"] and number["entry_point_id"] is None
     url = f"{NUMBERS}/{number['id']}"
     assert (await client.get(url)).json() == number
     listed = (await client.get(NUMBERS, params={"queue_id": queue["id"]})).json()["items"]
     assert [n["id"] for n in listed] == [number["id"]]
 
-    _field_error(await client.post(NUMBERS, json={"number": "+442071838750", "queue_id": queue["id"]}), 409, "number")
+    _field_error(await client.post(NUMBERS, json={"number": e164, "queue_id": queue["id"]}), 409, "number")
     for bad in ("020 7183 8750", "+1 555", "+44 20 7183 875099", "call me"):
         _field_error(await client.post(NUMBERS, json={"number": bad, "queue_id": queue["id"]}), 422, "number")
     chat = await _queue(client, channel="chat")
     _field_error(await client.post(NUMBERS, json={"number": "+14155552671", "queue_id": chat["id"]}), 422, "queue_id")
 
     in_use = await client.delete(f"{QUEUES}/{queue['id']}")
-    assert in_use.status_code == 409 and "+442071838750" in in_use.json()["detail"]
+    assert in_use.status_code == 409 and e164 in in_use.json()["detail"]
     _field_error(await client.patch(f"{QUEUES}/{queue['id']}", json={"channel": "chat"}), 422, "channel")
 
-    # Unique per tenant only (global uniqueness is the telephony layer's number registry).
+    # Only numbers the operator provisioned to the tenant; one held by another tenant reads as never provisioned.
     b_queue = await _queue(world.b.admin)
-    assert (
-        await world.b.admin.post(NUMBERS, json={"number": "+442071838750", "queue_id": b_queue["id"]})
-    ).status_code == 201
+    refusals = [
+        await world.b.admin.post(NUMBERS, json={"number": other, "queue_id": b_queue["id"]})
+        for other in (e164, unique_number())
+    ]
+    details = [_field_error(refused, 422, "number") for refused in refusals]
+    assert details[0] == details[1]
+    b_e164 = (await provision_number(world.b.id)).number
+    assert (await world.b.admin.post(NUMBERS, json={"number": b_e164, "queue_id": b_queue["id"]})).status_code == 201
 
     answers = []
     for target in (b_queue["id"], str(uuid.uuid4())):
@@ -368,6 +384,7 @@ async def test_permissions_per_role(live_server: LiveServer, role: str) -> None:
     setup = await sign_in(live_server.url, (await make_tenant_user(tenant.id, "tenant_admin")).email)
     async with setup as admin:
         queue = await _queue(admin)
+    number = (await provision_number(tenant.id)).number
     if role in OPERATOR:
         email = (await make_staff(role)).email
     elif role == "agent":
@@ -380,7 +397,9 @@ async def test_permissions_per_role(live_server: LiveServer, role: str) -> None:
         ("POST", QUEUES, {"name": _name()}, MANAGERS),
         ("PATCH", f"{QUEUES}/{queue['id']}", {"priority": 3}, MANAGERS),
         ("GET", NUMBERS, None, VIEWERS),
-        ("POST", NUMBERS, {"number": "+14155552671", "queue_id": queue["id"]}, MANAGERS),
+        ("POST", NUMBERS, {"number": number, "queue_id": queue["id"]}, MANAGERS),
+        ("GET", "/api/v1/entry-points", None, VIEWERS),
+        ("POST", "/api/v1/entry-points", {"name": "main", "default_queue_id": queue["id"]}, MANAGERS),
         ("GET", SKILLS, None, VIEWERS),
         ("POST", SKILLS, {"agent_id": str(agent.id), "skill": "billing", "proficiency": 3}, OPERATOR),
         ("GET", ATTRIBUTES, None, VIEWERS),

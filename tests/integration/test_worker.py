@@ -35,13 +35,16 @@ from app.routing import schemas as routing_schemas
 from app.routing import service as routing
 from app.routing.models import AgentAttribute, AgentSkill, PhoneNumber, Queue
 from app.server.scheduler import LeaderLock, Scheduler
+from app.telephony import schemas as telephony_schemas
+from app.telephony import service as telephony
+from app.telephony.models import EntryPoint
 from tenants import service
 from tenants.actors import clear_expired_rotation_secrets, erase_tenant
 from tenants.models import AgentAssignment, ApiClient, AuditEntry, Tenant, TenantMembership
 from tenants.permissions import KNOWN_SCOPES
 from tenants.schemas import ApiClientCreate
 from tests.conftest import LiveServer, Services, start_process, stop_process
-from tests.factories import OPERATOR, make_agent, make_staff, make_tenant, make_tenant_user, sign_in
+from tests.factories import OPERATOR, make_agent, make_staff, make_tenant, make_tenant_user, provision_number, sign_in
 
 WORKER_ENV = {
     "TENLINE_OUTBOX_RELAY_INTERVAL_SECONDS": "0.2",
@@ -92,8 +95,11 @@ async def count(model: type[SQLModel], tenant_id: uuid.UUID, *where: Any) -> int
             return (await session.exec(statement)).one()
 
 
-async def pending_events(tenant_id: uuid.UUID) -> int:
-    return await count(OutboxEvent, tenant_id, col(OutboxEvent.relayed_at).is_(None))
+async def pending_events(tenant_id: uuid.UUID, topic: str | None = None) -> int:
+    pending = col(OutboxEvent.relayed_at).is_(None)
+    if topic is None:
+        return await count(OutboxEvent, tenant_id, pending)
+    return await count(OutboxEvent, tenant_id, pending, col(OutboxEvent.topic) == topic)
 
 
 async def erased_entries(tenant_id: uuid.UUID) -> list[AuditEntry]:
@@ -130,7 +136,8 @@ async def add_api_client(tenant_id: uuid.UUID, name: str) -> None:
 
 
 async def add_routing_config(tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
-    """Two queues (one overflowing to the other), a phone number, and the agent's skill and language."""
+    """Two queues (one overflowing to the other), an entry point and its phone number, the agent's skill and language."""
+    provisioned = await provision_number(tenant_id)
     with acting_as(OPERATOR.acting_for(tenant_id)):
         async with get_database().session() as session:
             main = await routing.create_queue(session, routing_schemas.QueueCreate(name="main"))
@@ -138,8 +145,12 @@ async def add_routing_config(tenant_id: uuid.UUID, agent_id: uuid.UUID) -> None:
                 session,
                 routing_schemas.QueueCreate(name="busy", overflow_queue_id=main.id, overflow_after_seconds=60),
             )
+            entry_point = await telephony.create_entry_point(
+                session, telephony_schemas.EntryPointCreate(name="main line", default_queue_id=main.id)
+            )
             await routing.create_phone_number(
-                session, routing_schemas.PhoneNumberCreate(number="+442071838750", queue_id=main.id)
+                session,
+                routing_schemas.PhoneNumberCreate(number=provisioned.number, entry_point_id=entry_point.id),
             )
             await routing.set_agent_skill(
                 session, routing_schemas.AgentSkillIn(agent_id=agent_id, skill="billing", proficiency=4)
@@ -209,10 +220,11 @@ async def test_tenant_erasure_end_to_end_through_a_relay_crash_and_a_killed_work
         response = await client.delete(f"/api/v1/tenants/{doomed}")
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "deleting"
-        assert await pending_events(doomed) == 1
+        assert await pending_events(doomed, service.TENANT_ERASURE_TOPIC) == 1
         with acting_as(system_principal(doomed)):
             async with get_database().session() as session:
-                event_id = str((await session.exec(select(OutboxEvent.id))).one())
+                erasure = select(OutboxEvent.id).where(OutboxEvent.topic == service.TENANT_ERASURE_TOPIC)
+                event_id = str((await session.exec(erasure)).one())
 
         # 2. A relay dies after enqueueing, before its commit: the message is in Redis and the row still pending.
         async def die_before_commit(*args: object) -> None:
@@ -222,7 +234,7 @@ async def test_tenant_erasure_end_to_end_through_a_relay_crash_and_a_killed_work
         with pytest.raises(ConnectionError):
             await outbox.relay_batch()
         monkeypatch.undo()
-        assert await pending_events(doomed) == 1
+        assert await pending_events(doomed, service.TENANT_ERASURE_TOPIC) == 1
         assert event_id in queued_event_ids(broker)
 
         # 3. A worker starts: the queued message and the relay's resend may both arrive; the erasure happens once.
@@ -238,7 +250,7 @@ async def test_tenant_erasure_end_to_end_through_a_relay_crash_and_a_killed_work
             await request_deletion(later)
             await eventually(lambda: _true(not any(map(alive, children))), "the worker's children exit")
         # Nobody relays while the worker is down, and the event is not lost either.
-        assert await pending_events(later) == 1
+        assert await pending_events(later, service.TENANT_ERASURE_TOPIC) == 1
         assert not await is_deleted(later)
 
         # 5. A new worker picks the event up.
@@ -251,7 +263,7 @@ async def test_tenant_erasure_end_to_end_through_a_relay_crash_and_a_killed_work
     for model in (TenantMembership, AgentAssignment, ApiClient, OutboxEvent):
         assert await count(model, doomed) == 0, model.__name__
         assert await count(model, later) == 0, model.__name__
-    routing_tables = {Queue: 2, PhoneNumber: 1, AgentSkill: 1, AgentAttribute: 1}
+    routing_tables = {Queue: 2, EntryPoint: 1, PhoneNumber: 1, AgentSkill: 1, AgentAttribute: 1}
     for model, kept_rows in routing_tables.items():
         assert await count(model, doomed) == 0, model.__name__
         assert await count(model, kept) == kept_rows, model.__name__
@@ -270,12 +282,17 @@ async def test_tenant_erasure_end_to_end_through_a_relay_crash_and_a_killed_work
         "tenant_memberships": 1,
         "agent_assignments": 1,
         "api_clients": 1,
-        "outbox": 1,
+        # The erasure request and the router's notices of the agent's assignment, the two queues, the skill
+        # and the attribute (relayed long before; erased with the rest).
+        "outbox": 6,
         "sso_connections": 0,
         "queues": 2,
+        "entry_points": 1,
         "phone_numbers": 1,
         "agent_skills": 1,
         "agent_attributes": 1,
+        "interactions": 0,
+        "interaction_events": 0,
     }
     assert len(await erased_entries(later)) == 1
 

@@ -13,6 +13,10 @@ from tests.conftest import Services
 
 # Keyed by id alone on purpose: operator-level audit entries belong to no tenant (see tenants/models.py).
 COMPOSITE_KEY_EXCEPTIONS = {"audit_log"}
+# Operator tables that name a tenant without holding its data: the carrier number registry says which tenant
+# each number is provisioned to, and an inbound call reads it before any tenant is known. No RLS; services
+# scope tenants' reads (tests/integration/test_entry_points.py) and nobody may rewrite an entry in place.
+OPERATOR_TABLES_NAMING_A_TENANT = {"provisioned_numbers"}
 
 
 def _tenant_tables(conn: psycopg.Connection) -> list[str]:
@@ -23,7 +27,7 @@ def _tenant_tables(conn: psycopg.Connection) -> list[str]:
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1
         """
     ).fetchall()
-    return [r[0] for r in rows]
+    return [r[0] for r in rows if r[0] not in OPERATOR_TABLES_NAMING_A_TENANT]
 
 
 def test_every_tenant_table_has_forced_rls_and_a_tenant_policy(services: Services) -> None:
@@ -99,6 +103,20 @@ def test_runtime_role_owns_nothing_and_cannot_bypass(services: Services) -> None
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SET row_security = off; SELECT * FROM tenant_memberships")
         conn.rollback()
+
+
+def test_operator_tables_naming_a_tenant_are_not_rewritten(services: Services) -> None:
+    modelled = {
+        mapper.class_.__tablename__
+        for mapper in SQLModel._sa_registry.mappers  # type: ignore[attr-defined]
+        if issubclass(mapper.class_, TenantScoped)
+    }
+    assert not modelled & OPERATOR_TABLES_NAMING_A_TENANT
+    with psycopg.connect(services.app_url) as conn:
+        for table in sorted(OPERATOR_TABLES_NAMING_A_TENANT):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"UPDATE {table} SET tenant_id = tenant_id")  # type: ignore[arg-type]
+            conn.rollback()
 
 
 def test_runtime_role_cannot_alter_the_audit_log(services: Services) -> None:

@@ -21,9 +21,10 @@ from litestar.routes import HTTPRoute
 from app.core.settings import Settings
 from app.routing import schemas as routing_schemas
 from app.server.app import create_app
+from app.telephony import schemas as telephony_schemas
 from tenants import schemas
 from tests.conftest import LiveServer
-from tests.factories import make_agent, make_api_client, make_tenant, make_tenant_user, sign_in
+from tests.factories import make_agent, make_api_client, make_tenant, make_tenant_user, provision_number, sign_in
 
 # Path parameters that are not object ids (files, the schema viewer's pages).
 NOT_OBJECT_IDS = {"file_path", "path"}
@@ -35,6 +36,8 @@ EXAMPLE_BODIES: dict[type, Any] = {
     schemas.AgentAssign: {"tenant_id": "{tenant_id}", "alias": "Borrowed"},
     schemas.RotateSecret: {"overlap_seconds": 0},
     routing_schemas.QueueUpdate: {"name": "Renamed queue"},
+    routing_schemas.PhoneNumberUpdate: {"queue_id": "{queue_id}"},
+    telephony_schemas.EntryPointUpdate: {"name": "Renamed entry point"},
 }
 
 
@@ -65,6 +68,7 @@ async def tenant_b() -> TenantB:
     user = await make_tenant_user(b.id, "supervisor")
     agent = await make_agent(b.id)
     client, _ = await make_api_client(b.id, ["agents:read"])
+    provisioned = await provision_number(b.id)
     from app.core.db import get_database
     from app.core.tenancy import Principal, acting_as
     from tenants import service
@@ -72,7 +76,7 @@ async def tenant_b() -> TenantB:
     with acting_as(Principal(kind="system", tenant_id=b.id)):
         async with get_database().session() as session:
             assignment = (await service.list_tenant_agents(session, cursor=None, limit=10)).items[0]
-            routing_ids = await _routing_objects(session, agent.id)
+            routing_ids = await _routing_objects(session, agent.id, provisioned.number)
     return TenantB(
         ids={
             "tenant_id": b.id,
@@ -80,17 +84,22 @@ async def tenant_b() -> TenantB:
             "agent_id": agent.id,
             "assignment_id": assignment.id,
             "api_client_id": client.id,
+            "provisioned_number_id": provisioned.id,
             **routing_ids,
         }
     )
 
 
-async def _routing_objects(session: Any, agent_id: uuid.UUID) -> dict[str, uuid.UUID]:
+async def _routing_objects(session: Any, agent_id: uuid.UUID, provisioned_number: str) -> dict[str, uuid.UUID]:
     from app.routing import service as routing
+    from app.telephony import service as telephony
 
     queue = await routing.create_queue(session, routing_schemas.QueueCreate(name="B queue"))
+    entry_point = await telephony.create_entry_point(
+        session, telephony_schemas.EntryPointCreate(name="B line", default_queue_id=queue.id)
+    )
     number = await routing.create_phone_number(
-        session, routing_schemas.PhoneNumberCreate(number="+442071838750", queue_id=queue.id)
+        session, routing_schemas.PhoneNumberCreate(number=provisioned_number, entry_point_id=entry_point.id)
     )
     skill, _ = await routing.set_agent_skill(
         session, routing_schemas.AgentSkillIn(agent_id=agent_id, skill="billing", proficiency=3)
@@ -100,6 +109,7 @@ async def _routing_objects(session: Any, agent_id: uuid.UUID) -> dict[str, uuid.
     )
     return {
         "queue_id": queue.id,
+        "entry_point_id": entry_point.id,
         "phone_number_id": number.id,
         "agent_skill_id": skill.id,
         "agent_attribute_id": attribute.id,
