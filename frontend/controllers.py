@@ -11,9 +11,16 @@ from app.core.http import provide_db_session
 from frontend.layout import layout_middleware
 from frontend.listing import provide_window
 from frontend.pages.account import AccountController
+from frontend.pages.agent_skills import AgentSkillPages
 from frontend.pages.api_clients import ApiClientPages
 from frontend.pages.audit import operator_audit, tenant_audit
+from frontend.pages.desktop import DesktopPages
+from frontend.pages.entry_points import EntryPointPages
+from frontend.pages.live import LivePages, PoolLivePages
+from frontend.pages.number_registry import NumberRegistryPages
 from frontend.pages.people import AgentPoolPages, StaffPages, UserPages, tenant_agents
+from frontend.pages.phone_numbers import PhoneNumberPages
+from frontend.pages.queues import QueuePages
 from frontend.pages.sso import SsoPages
 from frontend.pages.tenants import SettingsPage, TenantPages
 from frontend.web import people_only
@@ -32,6 +39,14 @@ pages = Router(
         operator_audit,
         ApiClientPages,
         SsoPages,
+        QueuePages,
+        EntryPointPages,
+        PhoneNumberPages,
+        NumberRegistryPages,
+        AgentSkillPages,
+        DesktopPages,
+        LivePages,
+        PoolLivePages,
     ],
     dependencies={"session": Provide(provide_db_session), "window": Provide(provide_window, sync_to_thread=False)},
     middleware=[layout_middleware],

@@ -45,19 +45,22 @@ def text_fields(form: FormMultiDict, names: Iterable[str], *, raw: Iterable[str]
     return values
 
 
+def _description(annotation: Any) -> str | None:
+    """The first ``Meta(description=...)`` in a type: the API's own words for what a value must look like."""
+    stack = [annotation]
+    while stack:
+        current = stack.pop()
+        for item in getattr(current, "__metadata__", ()):
+            if isinstance(item, msgspec.Meta) and item.description:
+                return item.description
+        stack.extend(typing.get_args(current))
+    return None
+
+
 def _descriptions(struct: type[msgspec.Struct]) -> dict[str, str]:
-    """Each field's ``Meta(description=...)``, the API's own words for what a value must look like."""
+    """Each field's description (see ``_description``)."""
     hints = typing.get_type_hints(struct, include_extras=True)
-    found: dict[str, str] = {}
-    for name, annotation in hints.items():
-        stack = [annotation]
-        while stack:
-            current = stack.pop()
-            for item in getattr(current, "__metadata__", ()):
-                if isinstance(item, msgspec.Meta) and item.description:
-                    found.setdefault(name, item.description)
-            stack.extend(typing.get_args(current))
-    return found
+    return {name: text for name, annotation in hints.items() if (text := _description(annotation))}
 
 
 _LENGTH = re.compile(r"^Expected `(str|array|object)` of length (>=|<=) (\d+)")
@@ -86,9 +89,22 @@ def explain(message: str, hint: str | None) -> str:
         return "choose one of the options"
     if message.startswith(("Expected `int`", "Expected `float`")):
         return "must be a number"
+    if message.startswith("Invalid RFC3339 encoded date"):
+        return "must be a date as YYYY-MM-DD"
     if message.startswith("Object missing required field"):
         return "required"
     return message
+
+
+def check(annotation: Any, value: Any) -> str | None:
+    """One value (a row of a repeated group, say) against one of the API's types: None, or why it is refused."""
+    if value is None or value == "":
+        return "required"
+    try:
+        msgspec.convert(value, annotation, strict=False)
+    except msgspec.ValidationError as exc:
+        return explain(str(exc), _description(annotation))
+    return None
 
 
 def validate(
@@ -130,6 +146,16 @@ def domain_errors(exc: DomainError) -> dict[str, str]:
     if exc.errors:
         return {error.field: error.message for error in exc.errors}
     return {FORM: exc.detail}
+
+
+def placed(errors: Mapping[str, str], shown: Iterable[str]) -> dict[str, str]:
+    """Errors of the fields a form shows stay theirs; others (a value the page fills in, say) go above the form."""
+    keys = {*shown, FORM}
+    kept = {key: message for key, message in errors.items() if key in keys}
+    stray = [f"{key}: {message}" for key, message in errors.items() if key not in keys]
+    if stray:
+        kept[FORM] = "; ".join(filter(None, [kept.get(FORM), *stray]))
+    return kept
 
 
 def refused(errors: Mapping[str, str]) -> InvalidInputError:

@@ -48,15 +48,29 @@ OPERATOR_NAV = (
     NavItem(
         "Tenants", "/tenants", Permission.VIEW_TENANTS, "Onboard client programs, change settings, suspend or delete."
     ),
+    NavItem("Live", "/operator/live", Permission.READ_CROSS_TENANT, "Every tenant's queues and the agent pool, now."),
     NavItem("Agents", "/operator/agents", Permission.MANAGE_AGENTS, "The shared agent pool and each agent's tenants."),
+    NavItem(
+        "Number registry",
+        "/operator/numbers",
+        Permission.VIEW_PROVISIONED_NUMBERS,
+        "The carrier numbers the operator holds, and the tenant each is provisioned to.",
+    ),
     NavItem("Operator staff", "/operator/staff", Permission.MANAGE_OPERATOR_STAFF, "Operator admins and ops managers."),
     NavItem(
         "Audit log", "/operator/audit", Permission.READ_CROSS_TENANT, "Every tenant's audit trail (reads are audited)."
     ),
 )
 TENANT_NAV = (
+    NavItem("Live", "/live", Permission.VIEW_LIVE, "The tenant's queues and agents, as they are now."),
     NavItem("Users", "/users", Permission.VIEW_USERS, "Admins, supervisors and report viewers of the tenant."),
     NavItem("Agents", "/agents", Permission.VIEW_AGENTS, "The agents working for the tenant, by alias."),
+    NavItem(
+        "Agent skills", "/agent-skills", Permission.VIEW_AGENT_SKILLS, "Agents' skills, languages and certifications."
+    ),
+    NavItem("Queues", "/queues", Permission.VIEW_QUEUES, "Who answers contacts, how fast, overflow and callbacks."),
+    NavItem("Entry points", "/entry-points", Permission.VIEW_QUEUES, "Greeting, language choice, menu, closed hours."),
+    NavItem("Phone numbers", "/phone-numbers", Permission.VIEW_QUEUES, "The numbers callers dial, and where calls go."),
     NavItem(
         "API clients", "/api-clients", Permission.MANAGE_API_CLIENTS, "Programs that call the tenant API (OAuth2)."
     ),
@@ -69,7 +83,9 @@ TENANT_PAGES = frozenset(item.href for item in TENANT_NAV)
 
 def nav_for(principal: Principal | None) -> tuple[tuple[NavItem, ...], tuple[NavItem, ...]]:
     """(operator pages, acting-tenant pages) the principal may open."""
-    operator = tuple(item for item in OPERATOR_NAV if allowed(principal, item.permission))
+    # Operator pages are the operator's even where tenants share the permission (they read their own numbers).
+    is_operator = principal is not None and principal.is_operator
+    operator = tuple(item for item in OPERATOR_NAV if is_operator and allowed(principal, item.permission))
     if principal is None or principal.tenant_id is None:
         return operator, ()
     return operator, tuple(item for item in TENANT_NAV if allowed(principal, item.permission))

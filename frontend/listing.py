@@ -14,7 +14,7 @@ from litestar import Request, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.http import DEFAULT_PAGE_SIZE, Cursor, Limit
-from app.core.pagination import Page
+from app.core.pagination import MAX_LIMIT, Page
 from frontend.forms import Form
 from frontend.web import render
 
@@ -36,6 +36,18 @@ def provide_window(cursor: Cursor = None, limit: Limit = DEFAULT_PAGE_SIZE) -> W
 Lister = Callable[..., Awaitable[Page[Any]]]
 # What a page shows besides its rows that depends on the rows (names of the tenants they mention, say).
 PageContext = Callable[[Request[Any, Any, Any], AsyncSession, Page[Any]], Awaitable[Mapping[str, Any]]]
+
+
+async def every_row(lister: Lister, session: AsyncSession, **filters: Any) -> list[Any]:
+    """Every row of a list, a page at a time: for choices and summaries, which a page would cut short."""
+    rows: list[Any] = []
+    cursor = None
+    while True:
+        page = await lister(session, cursor=cursor, limit=MAX_LIMIT, **filters)
+        rows += page.items
+        if page.next_cursor is None:
+            return rows
+        cursor = page.next_cursor
 
 
 def form_again(values: Mapping[str, Any], errors: Mapping[str, str], *, secrets: Iterable[str] = ("password",)) -> Form:

@@ -21,6 +21,13 @@ def when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def at_time(epoch: float | None) -> str:
+    """A moment of today's live state (epoch seconds, as the router publishes it): the time of day, UTC."""
+    if not epoch:
+        return ""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%H:%M:%S UTC")
+
+
 def role_name(value: str | None) -> str:
     return ROLE_LABELS.get(value or "", value or "")
 
@@ -46,6 +53,7 @@ def configure(engine: Any) -> None:
         raise TypeError("the web UI's templates are Jinja templates")
     environment = engine.engine
     environment.filters["when"] = when
+    environment.filters["at_time"] = at_time
     environment.filters["role_name"] = role_name
     environment.filters["sentence"] = sentence
     environment.globals["page_url"] = page_url

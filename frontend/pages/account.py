@@ -21,12 +21,10 @@ from tenants.auth import (
     SESSION_CSRF,
     authenticated,
     principal_for_user,
-    requires,
     session_data,
 )
 from tenants.models import TenantStatus
 from tenants.oidc import SignInError
-from tenants.permissions import Permission
 
 SSO_MESSAGES: dict[str, str] = {
     SignInError.TENANT_REQUIRED: "Enter your organisation's short name to sign in with SSO.",
@@ -196,10 +194,3 @@ class AccountController(Controller):
         if tenant is None:
             tenant = service.tenant_out(await service.get_tenant(session, principal.tenant_id, principal))
         return render(request, "home_tenant.html", tenant=tenant, weekdays=WEEKDAYS)
-
-    @get("/agent", guards=[requires(Permission.WORK_CONTACTS)])
-    async def agent_home(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
-        assignments = await service.assignments_of(session, person_of(request.user))
-        names = await service.tenant_names(session, [tenant_id for tenant_id, _ in assignments])
-        rows = sorted(((names.get(t, ""), alias) for t, alias in assignments), key=lambda r: r[0].lower())
-        return render(request, "home_agent.html", assignments=rows)

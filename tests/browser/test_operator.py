@@ -53,11 +53,18 @@ async def test_operator_creates_tenant_switches_to_it_and_adds_a_user(page: Page
     assert await nav_links(page) == [
         "Home",
         "Tenants",
+        "Live",
         "Agents",
+        "Number registry",
         "Operator staff",
         "Audit log",
+        "Live",
         "Users",
         "Agents",
+        "Agent skills",
+        "Queues",
+        "Entry points",
+        "Phone numbers",
         "API clients",
         "SSO",
         "Settings",
@@ -91,7 +98,15 @@ async def test_operator_creates_tenant_switches_to_it_and_adds_a_user(page: Page
     # Back to all tenants: the tenant pages leave the navigation.
     await page.locator("#tenant-switcher").select_option(label="All tenants")
     await page.wait_for_url(live_server.url + "/")
-    assert await nav_links(page) == ["Home", "Tenants", "Agents", "Operator staff", "Audit log"]
+    assert await nav_links(page) == [
+        "Home",
+        "Tenants",
+        "Live",
+        "Agents",
+        "Number registry",
+        "Operator staff",
+        "Audit log",
+    ]
 
     # The operator's audit log, filtered to the new tenant, shows what just happened there.
     await page.goto("/operator/audit")

@@ -25,13 +25,39 @@ class Expected:
 
 ROLES = {
     "operator_admin": Expected(
-        "Operator admin", "/", ["Home", "Tenants", "Agents", "Operator staff", "Audit log"], None
+        "Operator admin",
+        "/",
+        ["Home", "Tenants", "Live", "Agents", "Number registry", "Operator staff", "Audit log"],
+        None,
     ),
-    "ops_manager": Expected("Ops manager", "/", ["Home", "Tenants", "Agents", "Audit log"], None),
+    "ops_manager": Expected(
+        "Ops manager", "/", ["Home", "Tenants", "Live", "Agents", "Number registry", "Audit log"], None
+    ),
     "tenant_admin": Expected(
-        "Tenant admin", "/", ["Home", "Users", "Agents", "API clients", "SSO", "Settings", "Audit log"], "tenant"
+        "Tenant admin",
+        "/",
+        [
+            "Home",
+            "Live",
+            "Users",
+            "Agents",
+            "Agent skills",
+            "Queues",
+            "Entry points",
+            "Phone numbers",
+            "API clients",
+            "SSO",
+            "Settings",
+            "Audit log",
+        ],
+        "tenant",
     ),
-    "supervisor": Expected("Supervisor", "/", ["Home", "Users", "Agents"], "tenant"),
+    "supervisor": Expected(
+        "Supervisor",
+        "/",
+        ["Home", "Live", "Users", "Agents", "Agent skills", "Queues", "Entry points", "Phone numbers"],
+        "tenant",
+    ),
     "report_viewer": Expected("Report viewer", "/", ["Home"], "tenant"),
     "agent": Expected("Agent", "/agent", ["Home"], "Shared agent pool"),
 }
@@ -72,7 +98,7 @@ async def test_each_role_lands_home_and_sees_only_its_pages(page: Page, live_ser
         await expect(page.locator("#acting-tenant")).to_have_text(acting)
     if role == "agent":
         await expect(page.get_by_role("cell", name=tenant.name)).to_be_visible()
-        await expect(page.get_by_text("arrives with routing")).to_be_visible()
+        await expect(page.get_by_role("heading", name="Agent desktop")).to_be_visible()
 
     if role in FORBIDDEN:
         response = await page.goto(FORBIDDEN[role])
@@ -169,4 +195,13 @@ async def test_person_in_several_tenants_picks_one(page: Page) -> None:
     await page.get_by_role("link", name="Change").click()
     await page.get_by_role("button", name=re.compile(first.name)).click()
     await expect(page.locator("#acting-tenant")).to_have_text(first.name)
-    assert await nav_links(page) == ["Home", "Users", "Agents"]
+    assert await nav_links(page) == [
+        "Home",
+        "Live",
+        "Users",
+        "Agents",
+        "Agent skills",
+        "Queues",
+        "Entry points",
+        "Phone numbers",
+    ]

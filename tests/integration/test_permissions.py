@@ -28,6 +28,10 @@ CASES = [
     ("GET", "/api/v1/operator/agents", None, {"operator_admin", "ops_manager"}),
     ("GET", "/api/v1/operator/audit-log", None, {"operator_admin", "ops_manager"}),
     ("PUT", "/api/v1/operator/agents/{a}/assignments", "assign", {"operator_admin", "ops_manager"}),
+    # Pages: the live boards and the agent desktop.
+    ("GET", "/live", None, {"operator_admin", "ops_manager", "tenant_admin", "supervisor"}),
+    ("GET", "/operator/live", None, {"operator_admin", "ops_manager"}),
+    ("GET", "/agent", None, {"agent"}),
 ]
 ROLES = ["operator_admin", "ops_manager", "tenant_admin", "supervisor", "report_viewer", "agent"]
 
