@@ -9,6 +9,7 @@ answer either way, so ids leak nothing.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -26,7 +27,15 @@ from app.core.rows import select_fields, structs_from_rows, to_struct
 from app.core.tenancy import acting_as, require_tenant_id, system_principal
 from app.routing import schemas
 from app.routing.engine import AgentConfig, EngineConfig, QueueConfig, RelaxationStep, SkillRequirement, TenantConfig
-from app.routing.models import AgentAttribute, AgentSkill, PhoneNumber, Queue, QueueChannel, attribute_token
+from app.routing.models import (
+    AgentAttribute,
+    AgentSkill,
+    Interaction,
+    PhoneNumber,
+    Queue,
+    QueueChannel,
+    attribute_token,
+)
 from app.telephony.models import EntryPoint, ProvisionedNumber
 from tenants.models import Agent, AgentAssignment, Tenant, TenantStatus, User
 from tenants.service import assignments_of, audit, cross_tenant_read, is_agent_assigned, tenant_names
@@ -690,3 +699,26 @@ async def pool_live_names() -> tuple[dict[uuid.UUID, LiveQueue], dict[uuid.UUID,
             await session.exec(select(Agent.id, User.display_name).join(User, col(User.id) == col(Agent.user_id)))
         ).all()
         return await _live_queues(session), dict(agents)
+
+
+# --- returning callers ---------------------------------------------------------------------------
+
+LAST_AGENT_LOOKBACK = dt.timedelta(days=7)
+LAST_AGENT_WINDOW_SECONDS = 20.0  # how long the last agent is waited for before anyone else may answer
+
+
+async def last_agent_of(session: AsyncSession, caller: str) -> uuid.UUID | None:
+    """The agent who last answered this caller for the acting tenant in the past week, if any."""
+    if not caller:
+        return None
+    statement = (
+        select(Interaction.agent_id)
+        .where(
+            Interaction.caller == caller,
+            col(Interaction.answered_at).is_not(None),
+            col(Interaction.arrived_at) >= utcnow() - LAST_AGENT_LOOKBACK,
+        )
+        .order_by(col(Interaction.arrived_at).desc())
+        .limit(1)
+    )
+    return (await session.exec(statement)).first()

@@ -42,9 +42,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.clock import utcnow
 from app.core.models import new_id
+from app.core.tenancy import acting_as, system_principal
 from app.routing.commands import Command, ContactAbandon, ContactArrive, ContactEnd, submit
 from app.routing.live import ContactView, contact_view
 from app.routing.models import attribute_token
+from app.routing.service import LAST_AGENT_WINDOW_SECONDS, last_agent_of
 from app.telephony import twiml
 from app.telephony.hours import is_open
 from app.telephony.models import ClosedAction, EntryPoint
@@ -326,6 +328,8 @@ class TwilioVoice:
         if queue_id is None:
             return _not_in_service()
         contact_id = new_id()
+        with acting_as(system_principal(line.tenant_id)):
+            last_agent = await last_agent_of(self.session, call.caller)
         record = CallRecord(contact_id=contact_id, tenant_id=line.tenant_id)
         # The record first: a hang-up reported right after the arrival must find its contact.
         await self.redis.set(call_key(call.call_sid), msgspec.msgpack.encode(record), ex=CALL_RECORD_TTL_SECONDS)
@@ -337,6 +341,9 @@ class TwilioVoice:
                 caller=call.caller,
                 context=self._context(call, line, language=language, pressed=pressed),
                 required_attributes=frozenset({attribute_token("language", language)}) if language else frozenset(),
+                # A returning caller waits a little for the agent who last helped them.
+                preferred_agent=last_agent,
+                preferred_window_seconds=LAST_AGENT_WINDOW_SECONDS if last_agent else 0.0,
             )
         )
         return twiml.document(

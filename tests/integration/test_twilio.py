@@ -18,18 +18,21 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
+from app.core.clock import utcnow
 from app.core.db import get_database
 from app.core.redis import get_redis
 from app.core.settings import get_settings
 from app.routing import commands, live
 from app.routing import schemas as routing_schemas
 from app.routing import service as routing
+from app.routing.models import Interaction
+from app.routing.service import LAST_AGENT_WINDOW_SECONDS
 from app.telephony import schemas as telephony_schemas
 from app.telephony import service as telephony
 from tenants import schemas as tenant_schemas
 from tenants import service as tenants
 from tests.conftest import LiveServer, Services, free_port, start_process, stop_process, wait_until_up
-from tests.factories import OPERATOR, make_tenant, provision_number, unique_number
+from tests.factories import OPERATOR, make_agent, make_tenant, provision_number, unique_number
 
 AUTH_TOKEN = "twilio-test-auth-token-0123456789abcdef"
 PUBLIC_URL = "https://calls.tenline.example"
@@ -469,3 +472,37 @@ async def test_taken_out_of_line_apologises_and_sends_nothing_more(fake_twilio: 
     assert sorry.verbs() == ["Say", "Hangup"] and "no one can take your call" in sorry.said()[0]
     await fake_twilio.post("/telephony/twilio/status", {**params, "CallStatus": "completed"})
     assert await commands_for(arrive.contact_id) == [arrive]
+
+
+async def test_a_returning_caller_waits_a_little_for_the_agent_who_last_helped(
+    fake_twilio: FakeTwilio, lines: Lines
+) -> None:
+    caller = f"+4790{uuid.uuid4().int % 10**6:06}"
+    first = await enqueued(
+        fake_twilio,
+        params := call(lines.direct, From=caller),
+        await fake_twilio.post("/telephony/twilio/voice", params),
+    )
+    assert first.preferred_agent is None  # nobody has helped this caller yet
+    agent = await make_agent(lines.tenant_id)
+
+    async def answered_earlier(session: Any) -> None:
+        # What the router records when the agent answers the first call.
+        now = utcnow()
+        session.add(
+            Interaction(
+                id=first.contact_id,
+                queue_id=lines.billing,
+                caller=caller,
+                state="ended",
+                agent_id=agent.id,
+                arrived_at=now,
+                answered_at=now,
+                ended_at=now,
+            )
+        )
+
+    await _as_tenant(lines.tenant_id, answered_earlier)
+    params = call(lines.direct, From=caller)
+    again = await enqueued(fake_twilio, params, await fake_twilio.post("/telephony/twilio/voice", params))
+    assert again.preferred_agent == agent.id and again.preferred_window_seconds == LAST_AGENT_WINDOW_SECONDS
