@@ -234,7 +234,9 @@ async def commands_for(contact_id: uuid.UUID | None = None, call_sid: str | None
     found = [commands.decode(fields[b"c"]) for _, fields in entries]
     if call_sid is not None:
         contacts = {
-            c.contact_id for c in found if isinstance(c, commands.ContactArrive) and c.context["call_sid"] == call_sid
+            c.contact_id
+            for c in found
+            if isinstance(c, commands.ContactArrive) and c.context.get("call_sid") == call_sid
         }
         return [c for c in found if getattr(c, "contact_id", None) in contacts]
     return [c for c in found if getattr(c, "contact_id", None) == contact_id]
