@@ -14,7 +14,6 @@ import zoneinfo
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-import msgspec
 import sqlalchemy as sa
 import structlog
 from sqlmodel import SQLModel, col, select
@@ -27,7 +26,6 @@ from app.core.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
-    PreconditionFailedError,
 )
 from app.core.models import TenantScoped
 from app.core.outbox import emit
@@ -40,6 +38,7 @@ from app.core.tenancy import (
     current_principal,
     require_tenant_id,
 )
+from app.core.versioning import apply_changes, check_version, given_fields
 from tenants import credentials, oidc, schemas
 from tenants.auth import hash_password
 from tenants.models import (
@@ -206,9 +205,8 @@ async def update_tenant(
     *,
     if_match: int | None = None,
 ) -> Tenant:
-    if if_match is not None and if_match != tenant.version:
-        raise PreconditionFailedError(f"tenant changed since version {if_match}; it is now version {tenant.version}")
-    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    check_version("tenant", tenant, if_match)
+    changes = given_fields(data)
     if "timezone" in changes:
         _check_timezone(changes["timezone"])
     if "business_hours" in changes:
@@ -216,10 +214,7 @@ async def update_tenant(
         changes["business_hours"] = {
             day: [list(r) for r in ranges] for day, ranges in changes["business_hours"].items()
         }
-    for key, value in changes.items():
-        setattr(tenant, key, value)
-    tenant.version += 1
-    tenant.updated_at = utcnow()
+    apply_changes(tenant, changes)
     await audit(
         session,
         "tenant.updated",
@@ -340,7 +335,7 @@ async def update_tenant_user(
     session: AsyncSession, user_id: uuid.UUID, data: schemas.TenantUserUpdate
 ) -> schemas.TenantUserOut:
     membership, user = await _membership(session, user_id)
-    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    changes = given_fields(data)
     if "role" in changes:
         membership.role = changes["role"]
     if "display_name" in changes:

@@ -20,11 +20,12 @@ from sqlmodel import SQLModel, col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.clock import utcnow
-from app.core.errors import ConflictError, FieldError, InvalidInputError, NotFoundError, PreconditionFailedError
+from app.core.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
 from app.core.outbox import emit
 from app.core.pagination import Page, page_of, paginate
 from app.core.rows import select_fields, structs_from_rows, to_struct
 from app.core.tenancy import acting_as, require_tenant_id, system_principal
+from app.core.versioning import apply_changes, check_version, given_fields
 from app.routing import schemas
 from app.routing.engine import AgentConfig, EngineConfig, QueueConfig, RelaxationStep, SkillRequirement, TenantConfig
 from app.routing.models import (
@@ -214,22 +215,14 @@ async def queue_choices(session: AsyncSession) -> list[tuple[uuid.UUID, str, str
     return [(queue_id, name, channel) for queue_id, name, channel in rows]
 
 
-def _check_version(queue: Queue, if_match: int | None) -> None:
-    if if_match is not None and if_match != queue.version:
-        raise PreconditionFailedError(f"queue changed since version {if_match}; it is now version {queue.version}")
-
-
 async def update_queue(
     session: AsyncSession, queue_id: uuid.UUID, data: schemas.QueueUpdate, *, if_match: int | None = None
 ) -> Queue:
     queue = await get_queue(session, queue_id)
-    _check_version(queue, if_match)
-    changes = _stored({k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET})
-    for key, value in changes.items():
-        setattr(queue, key, value)
+    check_version("queue", queue, if_match)
+    changes = _stored(given_fields(data))
+    apply_changes(queue, changes)
     await _checked(session, queue)
-    queue.version += 1
-    queue.updated_at = utcnow()
     await session.flush()
     await audit(session, "queue.updated", object_type="queue", object_id=queue.id, detail={"fields": sorted(changes)})
     await configuration_changed(session)
@@ -239,7 +232,7 @@ async def update_queue(
 async def delete_queue(session: AsyncSession, queue_id: uuid.UUID, *, if_match: int | None = None) -> None:
     """Refused while a phone number or another queue's overflow points at the queue."""
     queue = await get_queue(session, queue_id)
-    _check_version(queue, if_match)
+    check_version("queue", queue, if_match)
     numbers = (await session.exec(select(PhoneNumber.number).where(PhoneNumber.queue_id == queue.id))).all()
     if numbers:
         raise ConflictError(f"phone numbers {', '.join(sorted(numbers))} route to this queue; move them first")
@@ -349,7 +342,7 @@ async def update_phone_number(
 ) -> schemas.PhoneNumberOut:
     """Points a number at another voice queue or entry point (the other is cleared), and/or relabels it."""
     phone_number = await _one(session, PhoneNumber, phone_number_id, "phone number")
-    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    changes = given_fields(data)
     if "queue_id" in changes or "entry_point_id" in changes:
         target = {"queue_id": changes.get("queue_id"), "entry_point_id": changes.get("entry_point_id")}
         await _check_target(session, **target)

@@ -18,11 +18,11 @@ import msgspec
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.clock import utcnow
-from app.core.errors import ConflictError, FieldError, InvalidInputError, NotFoundError, PreconditionFailedError
+from app.core.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
 from app.core.pagination import Page, page_of, paginate
 from app.core.rows import to_struct
 from app.core.tenancy import Principal, acting_as, require_tenant_id, system_principal
+from app.core.versioning import apply_changes, check_version, given_fields
 from app.routing import service as routing
 from app.routing.models import PhoneNumber, Queue, QueueChannel
 from app.telephony import schemas
@@ -114,24 +114,14 @@ async def get_entry_point(session: AsyncSession, entry_point_id: uuid.UUID) -> E
     return entry_point
 
 
-def _check_version(entry_point: EntryPoint, if_match: int | None) -> None:
-    if if_match is not None and if_match != entry_point.version:
-        raise PreconditionFailedError(
-            f"entry point changed since version {if_match}; it is now version {entry_point.version}"
-        )
-
-
 async def update_entry_point(
     session: AsyncSession, entry_point_id: uuid.UUID, data: schemas.EntryPointUpdate, *, if_match: int | None = None
 ) -> EntryPoint:
     entry_point = await get_entry_point(session, entry_point_id)
-    _check_version(entry_point, if_match)
-    changes = _stored({k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET})
-    for key, value in changes.items():
-        setattr(entry_point, key, value)
+    check_version("entry point", entry_point, if_match)
+    changes = _stored(given_fields(data))
+    apply_changes(entry_point, changes)
     await _checked(session, entry_point)
-    entry_point.version += 1
-    entry_point.updated_at = utcnow()
     await session.flush()
     await audit(
         session,
@@ -146,7 +136,7 @@ async def update_entry_point(
 async def delete_entry_point(session: AsyncSession, entry_point_id: uuid.UUID, *, if_match: int | None = None) -> None:
     """Refused while a phone number sends its calls here."""
     entry_point = await get_entry_point(session, entry_point_id)
-    _check_version(entry_point, if_match)
+    check_version("entry point", entry_point, if_match)
     numbers = (await session.exec(select(PhoneNumber.number).where(PhoneNumber.entry_point_id == entry_point.id))).all()
     if numbers:
         raise ConflictError(f"phone numbers {', '.join(sorted(numbers))} send calls here; point them elsewhere first")
