@@ -103,6 +103,19 @@ class WrapUpFinish(Command, frozen=True, tag="wrap_up.finish"):
     disposition: str = ""
 
 
+class AttainmentUpdate(Command, frozen=True, tag="tenant.attainment"):
+    """The SLA service's figures for a tenant's current interval, in the engine's terms (they replace its own).
+
+    The engine reads attainment as answered_within_target / (answered + abandoned); the SLA service maps
+    its contract's service-level definition onto these three counts, so routing and the contract agree.
+    """
+
+    tenant_id: uuid.UUID
+    answered: int
+    answered_within_target: int
+    abandoned: int
+
+
 class Reconfigure(Command, frozen=True, tag="router.reconfigure"):
     """Configuration changed (queues, skills, assignments): the router reloads it from the database."""
 
@@ -118,6 +131,7 @@ AnyCommand = (
     | ContactTransfer
     | ContactEnd
     | WrapUpFinish
+    | AttainmentUpdate
     | Reconfigure
 )
 

@@ -59,6 +59,7 @@ from app.routing.engine import (
     AgentAutoBreak,
     AgentState,
     AgentStateChanged,
+    AttainmentUpdated,
     CallbackRequested,
     Channel,
     ContactAbandoned,
@@ -282,6 +283,15 @@ class Projection:
                 self._end_command(at, command)
             case cmd.WrapUpFinish():
                 self._wrap_up(at, str(command.agent_id), str(command.contact_id), command.disposition)
+            case cmd.AttainmentUpdate():
+                event = AttainmentUpdated(
+                    at,
+                    str(command.tenant_id),
+                    command.answered,
+                    command.answered_within_target,
+                    command.abandoned,
+                )
+                self._decide(at, self.state.engine.handle(event))  # raises RoutingError for an unknown tenant
             case cmd.Reconfigure():
                 pass  # turned into a ConfigEntry by the router, which reads the database
 

@@ -423,3 +423,27 @@ async def test_a_new_agent_reaches_the_running_router_through_the_outbox(
     finally:
         stop_process(worker)
     assert router_process.poll() is None
+
+
+async def test_the_sla_services_attainment_steers_which_tenant_is_served_first() -> None:
+    """A tenant far below its target is served before an earlier caller of a tenant that meets it."""
+    meeting, missing = await make_setup(0), await make_setup(0)
+    agent = (await make_agent(meeting.tenant_id, missing.tenant_id)).id
+    pool = pool_name()
+    async with running_router(pool):
+        await submit(pool, cmd.Reconfigure())
+        await submit(
+            pool,
+            cmd.AttainmentUpdate(tenant_id=meeting.tenant_id, answered=100, answered_within_target=95, abandoned=0),
+        )
+        await submit(
+            pool,
+            cmd.AttainmentUpdate(tenant_id=missing.tenant_id, answered=100, answered_within_target=40, abandoned=20),
+        )
+        first, second = uuid.uuid4(), uuid.uuid4()
+        await submit(pool, cmd.ContactArrive(contact_id=first, tenant_id=meeting.tenant_id, queue_id=meeting.queue_id))
+        await asyncio.sleep(0.3)
+        await submit(pool, cmd.ContactArrive(contact_id=second, tenant_id=missing.tenant_id, queue_id=missing.queue_id))
+        await contact_in(pool, second, "waiting")
+        await submit(pool, cmd.AgentPresence(agent_id=agent, state="available"))
+        assert (await offer_for(pool, agent)).contact_id == second
