@@ -232,6 +232,18 @@ class OperatorController(_WithSession):
     async def create_agent(self, session: AsyncSession, data: schemas.AgentCreate) -> schemas.AgentOut:
         return await service.create_agent(session, data)
 
+    @patch(
+        "/agents/{agent_id:uuid}",
+        guards=[requires(Permission.MANAGE_AGENTS)],
+        summary="Change an agent's site, chat capacity or active state",
+        description="A change of chat capacity or active state reloads the router for every tenant of the agent; "
+        "deactivating keeps the agent's assignments.",
+    )
+    async def update_agent(
+        self, session: AsyncSession, agent_id: uuid.UUID, data: schemas.AgentUpdate
+    ) -> schemas.AgentOut:
+        return await service.update_agent(session, agent_id, data)
+
     @put(
         "/agents/{agent_id:uuid}/assignments",
         guards=[requires(Permission.MANAGE_AGENTS)],

@@ -99,12 +99,25 @@ class StaffOut(Output):
     created_at: dt.datetime
 
 
+Site = Annotated[str, msgspec.Meta(max_length=100)]
+# Concurrent chats an agent takes (0: voice only); routing reads it, a voice contact takes the agent whole.
+ChatCapacity = Annotated[int, msgspec.Meta(ge=0, le=10)]
+
+
 class AgentCreate(Input):
     email: Email
     display_name: Name
     employee_code: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{1,32}$")]
     password: Password
-    site: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    site: Site = ""
+    chat_capacity: ChatCapacity = 0
+
+
+class AgentUpdate(Input):
+    site: Site | msgspec.UnsetType = msgspec.UNSET
+    chat_capacity: ChatCapacity | msgspec.UnsetType = msgspec.UNSET
+    # Inactive: out of routing, with the tenant assignments kept for when the agent is back.
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class AssignmentOut(Output):
@@ -118,6 +131,7 @@ class AgentOut(Output):
     display_name: str
     employee_code: str
     site: str
+    chat_capacity: int
     is_active: bool
     assignments: list[AssignmentOut]
 

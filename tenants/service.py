@@ -57,7 +57,8 @@ from tenants.models import (
 from tenants.permissions import KNOWN_SCOPES
 
 TENANT_ERASURE_TOPIC = "tenant.erasure_requested"
-# Routing reloads its configuration when an agent joins or leaves a tenant (after the commit).
+# Routing reloads its configuration when an agent joins or leaves a tenant, or its chat capacity or active
+# state changes (after the commit).
 AGENT_ASSIGNMENTS_TOPIC = "tenant.agent_assignments_changed"
 
 
@@ -429,7 +430,7 @@ async def create_agent(session: AsyncSession, data: schemas.AgentCreate) -> sche
     )
     session.add(user)
     await session.flush()
-    agent = Agent(user_id=user.id, employee_code=data.employee_code, site=data.site)
+    agent = Agent(user_id=user.id, employee_code=data.employee_code, site=data.site, chat_capacity=data.chat_capacity)
     session.add(agent)
     await session.flush()
     await audit(
@@ -459,17 +460,23 @@ async def list_agents(*, cursor: str | None, limit: int) -> Page[schemas.AgentOu
         statement = select(Agent, User).join(User, col(User.id) == col(Agent.user_id))
         rows = (await session.exec(paginate(statement, col(Agent.id), cursor, limit))).all()
         items, next_cursor = page_of(rows, limit, lambda row: row[0].id)
-        agent_ids = [agent.id for agent, _ in items]
-        assignments: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
-        if agent_ids:
-            for assignment in (
-                await session.exec(select(AgentAssignment).where(col(AgentAssignment.agent_id).in_(agent_ids)))
-            ).all():
-                assignments.setdefault(assignment.agent_id, []).append((assignment.tenant_id, assignment.alias))  # type: ignore[arg-type]
+        assignments = await _assignments_by_agent(session, [agent.id for agent, _ in items])
     return Page(
         items=[_agent_out(a, u, assignments.get(a.id, [])) for a, u in items],
         next_cursor=next_cursor,
     )
+
+
+async def _assignments_by_agent(
+    reader: AsyncSession, agent_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[uuid.UUID, str]]]:
+    """Each agent's tenants (id, alias), read in a ``cross_tenant_read`` session (no tenant filter applies)."""
+    assignments: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+    if agent_ids:
+        statement = select(AgentAssignment).where(col(AgentAssignment.agent_id).in_(agent_ids))
+        for assignment in (await reader.exec(statement)).all():
+            assignments.setdefault(assignment.agent_id, []).append((assignment.tenant_id, assignment.alias))  # type: ignore[arg-type]
+    return assignments
 
 
 async def get_agent(session: AsyncSession, agent_id: uuid.UUID) -> tuple[Agent, User]:
@@ -481,6 +488,35 @@ async def get_agent(session: AsyncSession, agent_id: uuid.UUID) -> tuple[Agent, 
     if row is None:
         raise NotFoundError("no such agent")
     return row[0], row[1]
+
+
+# What the router holds of an agent besides its assignments (``app.routing.service.load_engine_config``).
+_ROUTED_AGENT_FIELDS = frozenset({"chat_capacity", "is_active"})
+
+
+async def update_agent(session: AsyncSession, agent_id: uuid.UUID, data: schemas.AgentUpdate) -> schemas.AgentOut:
+    """Site, chat capacity, active state; deactivating keeps the assignments (routing skips inactive agents)."""
+    agent, user = await get_agent(session, agent_id)
+    changes = {name: value for name, value in given_fields(data).items() if getattr(agent, name) != value}
+    for name, value in changes.items():
+        setattr(agent, name, value)
+    if changes:
+        await session.flush()
+        await audit(
+            session,
+            "agent.updated",
+            object_type="agent",
+            object_id=agent.id,
+            detail={"fields": sorted(changes)},
+        )
+    async with cross_tenant_read("tenants of an edited agent", agent_id=str(agent.id)) as reader:
+        assignments = (await _assignments_by_agent(reader, [agent.id])).get(agent.id, [])
+    if _ROUTED_AGENT_FIELDS & changes.keys():
+        # Outbox rows belong to a tenant: one event in each tenant the agent works for reloads the router.
+        for tenant_id, _ in assignments:
+            with acting_as(_principal_for(tenant_id)):
+                await emit(session, AGENT_ASSIGNMENTS_TOPIC, {"agent_id": str(agent.id)})
+    return _agent_out(agent, user, assignments)
 
 
 async def assign_agent(session: AsyncSession, agent_id: uuid.UUID, data: schemas.AgentAssign) -> schemas.AssignmentOut:

@@ -53,6 +53,20 @@ async def _agent_pool(_: AsyncSession, *, cursor: str | None, limit: int) -> Pag
     return await service.list_agents(cursor=cursor, limit=limit)
 
 
+AGENT_SETTINGS_FIELDS = ("site", "chat_capacity")
+
+
+def _settings_form(agent: schemas.AgentOut) -> Form:
+    """An agent's settings form as saved."""
+    return Form(
+        values={
+            "site": agent.site,
+            "chat_capacity": str(agent.chat_capacity),
+            "is_active": "true" if agent.is_active else "false",
+        }
+    )
+
+
 async def _pool_context(
     request: Request[Any, Any, Any], session: AsyncSession, page: Page[schemas.AgentOut]
 ) -> dict[str, Any]:
@@ -60,6 +74,7 @@ async def _pool_context(
     return {
         "tenant_names": await service.tenant_names(session, assigned),
         "tenant_choices": [(t.id, t.name) for t in layout_of(request.scope).switcher],
+        "settings": {agent.id: _settings_form(agent) for agent in page.items},
     }
 
 
@@ -81,8 +96,8 @@ POOL = ListWithForm(
     path="/operator/agents",
     template="agents/pool.html",
     lister=_agent_pool,
-    # ``assign``: the agent whose assignment form was refused, with that form.
-    context={"assign": None, "blank": Form()},
+    # ``assign`` / ``edit``: the agent whose assignment / settings form was refused, with that form.
+    context={"assign": None, "edit": None, "blank": Form()},
     page_context=_pool_context,
 )
 
@@ -182,11 +197,33 @@ class AgentPoolPages(Controller):
             request,
             session,
             POOL,
-            ("email", "display_name", "employee_code", "site", "password"),
+            ("email", "display_name", "employee_code", "site", "chat_capacity", "password"),
             schemas.AgentCreate,
             lambda data: service.create_agent(session, data),
             lambda agent: f"Agent {agent.display_name} ({agent.employee_code}) added to the pool.",
         )
+
+    @post("/{agent_id:uuid}/settings")
+    async def change_settings(
+        self, request: Request[Principal, Any, Any], session: AsyncSession, agent_id: uuid.UUID
+    ) -> Response[Any]:
+        await service.get_agent(session, agent_id)  # an unknown agent: 404 before any validation
+        form = await request.form()
+        values = text_fields(form, AGENT_SETTINGS_FIELDS) | {"is_active": "true" if form.get("is_active") else "false"}
+        agent, errors = await validate_and_submit(
+            session,
+            schemas.AgentUpdate,
+            values,
+            # The form always sends the site: empty clears it (``validate`` reads empty as "not given").
+            lambda data: service.update_agent(session, agent_id, msgspec.structs.replace(data, site=values["site"])),
+            require=("chat_capacity",),
+        )
+        if agent is None:
+            return await POOL.render(request, session, edit=(agent_id, form_again(values, errors)), code=422)
+        chats = f"up to {agent.chat_capacity} chats" if agent.chat_capacity else "voice only"
+        state = "active" if agent.is_active else "inactive"
+        flash(request, f"Saved {agent.display_name} ({agent.employee_code}): {chats}, {state}.")
+        return redirect(request, POOL.path)
 
     @post("/{agent_id:uuid}/assignments")
     async def assign(

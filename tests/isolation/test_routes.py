@@ -34,6 +34,7 @@ EXAMPLE_BODIES: dict[type, Any] = {
     schemas.TenantUpdate: {"name": "Renamed"},
     schemas.TenantUserUpdate: {"role": "supervisor"},
     schemas.AgentAssign: {"tenant_id": "{tenant_id}", "alias": "Borrowed"},
+    schemas.AgentUpdate: {"chat_capacity": 2},
     schemas.RotateSecret: {"overlap_seconds": 0},
     routing_schemas.QueueUpdate: {"name": "Renamed queue"},
     routing_schemas.PhoneNumberUpdate: {"queue_id": "{queue_id}"},
