@@ -318,8 +318,12 @@ def sample_calls(scenario: Scenario, rng: random.Random) -> Iterator[Call]:
 
 # --- the loop ----------------------------------------------------------------------------------------
 
-# Heap entries: (time, push number, item). Items are engine events, or the loop's own items (an answer
-# to check, a schedule change, the end of an auto-break) that it turns into events.
+# Entries: (time, push number, item), taken in that order. Items are engine events, or the loop's own items
+# (an arrival, an answer to check, a schedule change, the end of an auto-break) that it turns into events.
+# What is known before the loop starts (arrivals, schedules: most entries) is sorted once into a plan; the
+# heap holds what the loop pushes, so it stays small. An arrival is planned as its contact id alone (a
+# plain tuple the garbage collector soon stops tracking); its event is made, and its abandon pushed, when
+# it comes. The abandon keeps the number it was given at planning, so entries keep the order they had.
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +348,7 @@ class _BreakOver:
     token: int  # the auto-break it ends; a later auto-break makes it stale
 
 
-_Item = Event | _Answer | _Rostered | _BreakOver
+_Item = Event | _Answer | _Rostered | _BreakOver | str  # a str: the contact id of an arrival
 SCHEDULED_BREAK_REASON = "scheduled break"
 
 
@@ -354,6 +358,7 @@ class _Contact:
     queue_id: str
     arrived_at: float
     handle_seconds: float
+    abandons_at: float | None
     queued: bool = False
     answered_at: float | None = None
     agent_id: str | None = None
@@ -368,8 +373,10 @@ class _Run:
         self.rng = rng
         self.progress = progress
         self.engine = RoutingEngine(scenario.engine)
-        self.queues = {q.queue_id: q for q in scenario.engine.queues}
+        self.rule_delays = {q.queue_id: _rule_delays(q) for q in scenario.engine.queues}
+        self.plan: list[tuple[float, int, _Item]] = []
         self.heap: list[tuple[float, int, _Item]] = []
+        self.running = False
         self.pushes = 0
         self.contacts: dict[str, _Contact] = {}
         self.offers: dict[str, tuple[str, int]] = {}  # contact -> (agent, token) of its outstanding offer
@@ -384,16 +391,29 @@ class _Run:
 
     def push(self, at: float, item: _Item) -> None:
         self.pushes += 1
-        heapq.heappush(self.heap, (at, self.pushes, item))
+        if self.running:
+            heapq.heappush(self.heap, (at, self.pushes, item))
+        else:
+            self.plan.append((at, self.pushes, item))
 
     def run(self) -> SimulationResult:
         for agent in self.scenario.engine.agents:
             self._roster(agent.agent_id)
         self._generate_arrivals()
+        plan, heap = self.plan, self.heap
+        plan.sort()
+        self.running = True
         steps = 0
-        while self.heap:
-            at, _, item = heapq.heappop(self.heap)
+        planned, plan_end = 0, len(plan)  # the next entry of the plan
+        while planned < plan_end or heap:
+            if heap and (planned == plan_end or heap[0] < plan[planned]):
+                at, number, item = heapq.heappop(heap)
+            else:
+                at, number, item = plan[planned]
+                planned += 1
             match item:
+                case str():
+                    self._arrive(at, number, item)
                 case _Answer():
                     self._answer(at, item)
                 case _Rostered():
@@ -438,22 +458,28 @@ class _Run:
     def _generate_arrivals(self) -> None:
         for call in sample_calls(self.scenario, self.rng):
             self.contacts[call.contact_id] = _Contact(
-                call.tenant_id, call.queue_id, call.arrived_at, call.handle_seconds
+                call.tenant_id, call.queue_id, call.arrived_at, call.handle_seconds, call.abandons_at
             )
-            self.push(call.arrived_at, ContactArrived(call.arrived_at, call.contact_id, call.tenant_id, call.queue_id))
+            self.push(call.arrived_at, call.contact_id)
             if call.abandons_at is not None:
-                self.push(call.abandons_at, ContactAbandoned(call.abandons_at, call.contact_id))
+                self.pushes += 1  # the number of its abandon, pushed when it arrives
+
+    def _arrive(self, at: float, number: int, contact_id: str) -> None:
+        contact = self.contacts[contact_id]
+        if contact.abandons_at is not None:
+            abandon = ContactAbandoned(contact.abandons_at, contact_id)
+            heapq.heappush(self.heap, (contact.abandons_at, number + 1, abandon))
+        self.events += 1
+        decisions = self.engine.handle(ContactArrived(at, contact_id, contact.tenant_id, contact.queue_id))
+        # Queued unless offered by this very event; the queue's time rules need ticks when due.
+        contact.queued = not any(isinstance(d, Offer) and d.contact_id == contact_id for d in decisions)
+        self._tick_rules(at, contact.queue_id)
+        self._apply(at, decisions)
 
     def _send(self, at: float, event: Event) -> None:
         self.events += 1
         decisions = self.engine.handle(event)
-        if isinstance(event, ContactArrived):
-            # Queued unless offered by this very event; the queue's time rules need ticks when due.
-            self.contacts[event.contact_id].queued = not any(
-                isinstance(d, Offer) and d.contact_id == event.contact_id for d in decisions
-            )
-            self._tick_rules(at, event.queue_id)
-        elif isinstance(event, ContactEnded):
+        if isinstance(event, ContactEnded):
             contact = self.contacts[event.contact_id]
             assert contact.agent_id is not None
             contact.ended_at = at
@@ -463,14 +489,7 @@ class _Run:
         self._apply(at, decisions)
 
     def _tick_rules(self, at: float, queue_id: str) -> None:
-        queue = self.queues[queue_id]
-        delays = {step.after_seconds for step in queue.relaxation}
-        delays |= {
-            d
-            for d in (queue.max_wait_seconds, queue.overflow_after_seconds, queue.callback_offer_after_seconds)
-            if d is not None
-        }
-        for delay in sorted(delays):
+        for delay in self.rule_delays[queue_id]:
             self.push(at + delay, Tick(at + delay))
 
     def _apply(self, at: float, decisions: list[Decision]) -> None:
@@ -555,12 +574,26 @@ class _Run:
         )
         targets = {t.tenant_id: t.answer_target_seconds for t in self.scenario.engine.tenants}
         capacity = self.scenario.staffed_seconds()
+        by_tenant: dict[str, list[ContactOutcome]] = {tenant_id: [] for tenant_id in self.tenant_busy}
+        for outcome in outcomes:
+            by_tenant[outcome.tenant_id].append(outcome)
         tenants = {
-            tenant_id: _figures([o for o in outcomes if o.tenant_id == tenant_id], targets, busy, capacity)
+            tenant_id: _figures(by_tenant[tenant_id], targets, busy, capacity)
             for tenant_id, busy in self.tenant_busy.items()
         }
         overall = _figures(list(outcomes), targets, sum(self.busy.values()), capacity)
         return SimulationResult(overall, tenants, outcomes, dict(self.busy), self.events)
+
+
+def _rule_delays(queue: QueueConfig) -> tuple[float, ...]:
+    """The times in the queue at which one of its rules may apply (relaxation, max wait, overflow, callback)."""
+    delays = {step.after_seconds for step in queue.relaxation}
+    delays |= {
+        d
+        for d in (queue.max_wait_seconds, queue.overflow_after_seconds, queue.callback_offer_after_seconds)
+        if d is not None
+    }
+    return tuple(sorted(delays))
 
 
 def _figures(outcomes: list[ContactOutcome], targets: Mapping[str, float], busy: float, capacity: float) -> Figures:

@@ -67,7 +67,7 @@ _OFFER_EXPIRES = 1
 _WRAP_UP_ENDS = 2
 
 
-# An agent's place in a pool line: the agent policy's key, smallest first (see RoutingEngine._index).
+# A free agent's entry in a line of the free-agent index: the agent policy's key (see RoutingEngine._refresh).
 _Entry = tuple[float, float, str]
 
 
@@ -99,7 +99,7 @@ class _Contact:
     offer_no: int = 0
     callback_offered: bool = False
     answered: bool = False  # counted once for the service level, whatever transfers follow
-    declined: set[str] = field(default_factory=set)
+    declined: frozenset[str] = _EMPTY  # agents who rejected it or let it time out
 
 
 @dataclass(slots=True)
@@ -120,9 +120,8 @@ class _Agent:
     contacts_today: int = 0
     load: dict[str, int] = field(default_factory=dict)  # tenant -> offers, contacts and wrap-up held
     departing: bool = False  # removed from the configuration: finishes its contacts and wrap-up, then leaves
-    # Its place in the free-agent pools (see RoutingEngine._index): what it was filed by, and its entries.
+    # Its place in the free-agent index (see RoutingEngine._refresh), None when not free.
     filed_as: tuple[bool, bool, float, float] | None = None  # (takes voice, takes chat, key's first two parts)
-    entries: list[tuple[list[_Entry], _Entry]] = field(default_factory=list)  # (pool line, entry in it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +134,15 @@ class _Tables:
     ring_agents: dict[str, list[frozenset[str]]]  # queue -> per ring, the agents meeting hard rules and its skills
     key_factor: dict[str, float]  # queue -> seconds of waiting one priority level is worth (see _key)
     delays: dict[str, tuple[float, ...]]  # queue -> times in the queue at which one of its rules may apply
-    agent_queues: dict[str, tuple[str, ...]]  # agent -> the queues it is in some ring of
-    # Pools: rings with the same agents (and, under BEST_PROFICIENCY, the same tenant and skills) share one.
+    agent_queues: dict[str, frozenset[str]]  # agent -> the queues it is in some ring of
+    # The free-agent index (see RoutingEngine._refresh and _best_agent). A pool is the agents of a ring (rings
+    # with the same agents and, under BEST_PROFICIENCY, the same tenant and skills share one); a class, the
+    # agents in the same pools with the same proficiency in each, so in the same order in every one of them.
+    # Free agents are kept in one sorted line per class: an agent's change moves it in that line only.
     ring_pools: dict[str, list[int]]  # queue -> per ring, its pool
-    agent_pools: dict[str, tuple[tuple[int, float], ...]]  # agent -> (pool, -proficiency in its queues) per pool
-    pool_count: int
+    pool_classes: list[tuple[tuple[int, float], ...]]  # pool -> its (class, -proficiency under BEST_PROFICIENCY)
+    agent_class: dict[str, int]
+    class_count: int
 
 
 def _meets(skills: Iterable[SkillRequirement], levels: Mapping[str, int]) -> bool:
@@ -152,13 +155,13 @@ class RoutingEngine:
     def __init__(self, config: EngineConfig) -> None:
         self._install(config, _tables(config))
         self._agents: dict[str, _Agent] = {a.agent_id: _Agent(a) for a in config.agents}
-        # One line per queue and channel, so an agent with room for chats only never scans the voice line.
-        self._lines: dict[tuple[str, Channel], list[tuple[float, int, str]]] = {
-            (q, channel): [] for q in self._queues for channel in Channel
-        }
+        # Per queue a line for each channel (voice, chat), so an agent with room for chats only never scans
+        # the voice line.
+        self._lines = _empty_queue_lines(self._queues)
+        self._waiting: set[str] = set()  # the queues with contacts in line (offers out not counted)
         self._contacts: dict[str, _Contact] = {}
         self._free: set[str] = set()
-        self._pools = _empty_pools(self._pool_count)
+        self._free_voice, self._free_chat = _empty_lines(self._class_count)
         self._logged_in = 0
         self._engaged: dict[str, int] = dict.fromkeys(self._tenants, 0)
         self._attainment: dict[str, Attainment] = {t: Attainment() for t in self._tenants}
@@ -182,8 +185,9 @@ class RoutingEngine:
         self._delays = tables.delays
         self._agent_queues = tables.agent_queues
         self._ring_pools = tables.ring_pools
-        self._agent_pools = tables.agent_pools
-        self._pool_count = tables.pool_count
+        self._pool_classes = tables.pool_classes
+        self._agent_class = tables.agent_class
+        self._class_count = tables.class_count
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -193,7 +197,7 @@ class RoutingEngine:
 
     def waiting(self, queue_id: str) -> tuple[str, ...]:
         """The contacts waiting in a queue, in queue order."""
-        return tuple(entry[2] for entry in sorted(e for channel in Channel for e in self._lines[queue_id, channel]))
+        return tuple(entry[2] for entry in sorted(e for line in self._lines[queue_id] for e in line))
 
     def attainment(self, tenant_id: str) -> Attainment:
         counters = self._attainment[tenant_id]
@@ -228,7 +232,7 @@ class RoutingEngine:
         queue = self._queues.get(queue_id)
         if queue is None:
             raise RoutingError(f"unknown queue {queue_id!r}")
-        lines = [self._lines[queue_id, channel] for channel in Channel]
+        lines = self._lines[queue_id]
         oldest = min((self._contacts[entry[2]].arrived_at for line in lines for entry in line), default=None)
         return QueueView(queue_id, queue.tenant_id, sum(len(line) for line in lines), oldest)
 
@@ -244,9 +248,17 @@ class RoutingEngine:
         out: list[Decision] = []
         self._out = out
         self._advance(event.at)
-        match event:
+        match event:  # the most frequent first
             case ContactArrived():
                 self._arrive(event)
+            case OfferAccepted():
+                self._accept(event.contact_id, event.agent_id)
+            case ContactEnded():
+                self._end(event.contact_id)
+            case ContactAbandoned():
+                self._abandon(event.contact_id)
+            case Tick():
+                pass
             case CallbackRequested():
                 contact = self._contacts.get(event.contact_id)
                 if contact is not None and contact.status is not _Status.CONNECTED:
@@ -255,20 +267,14 @@ class RoutingEngine:
                 self._set_state(self._agents[event.agent_id], AgentState.AVAILABLE, "")
             case AgentStateChanged():
                 self._set_state(self._agents[event.agent_id], event.state, event.reason)
-            case OfferAccepted():
-                self._accept(event.contact_id, event.agent_id)
             case OfferRejected() | OfferTimedOut():
                 contact = self._offered(event.contact_id, event.agent_id)
                 if contact is not None:
                     self._miss(contact)
-            case ContactEnded():
-                self._end(event.contact_id)
             case WrapUpEnded():
                 agent = self._agents.get(event.agent_id)  # a removed agent leaves once its wrap-up ran out
                 if agent is not None and agent.wrap_until is not None:
                     self._end_wrap_up(agent)
-            case ContactAbandoned():
-                self._abandon(event.contact_id)
             case AttainmentUpdated():
                 self._attainment[event.tenant_id] = Attainment(
                     event.answered, event.answered_within_target, event.abandoned
@@ -278,8 +284,6 @@ class RoutingEngine:
             case Reconfigured():
                 assert tables is not None
                 self._reconfigure(event.config, tables)
-            case Tick():
-                pass
         return out
 
     def _check(self, event: Event) -> _Tables | None:
@@ -355,7 +359,8 @@ class RoutingEngine:
                 if agent is not None and agent.wrap_no == token and agent.wrap_until is not None:
                     self._out.append(WrapUpFinished(agent.config.agent_id))
                     self._end_wrap_up(agent)
-        self._set_now(at)
+        if at > self._now:
+            self._set_now(at)
 
     def _set_now(self, at: float) -> None:
         if at <= self._now:
@@ -404,8 +409,7 @@ class RoutingEngine:
             seq=self._seq,
         )
         self._contacts[contact.contact_id] = contact
-        self._enter(contact)
-        self._route_contact(contact)
+        self._place(contact)
 
     def _key(self, contact: _Contact) -> float:
         """Order inside the queue: the scores grow with waiting alone, so the order is fixed at entry."""
@@ -415,33 +419,57 @@ class RoutingEngine:
     def _ring(self, contact: _Contact) -> int:
         # Compare with due times computed as the timers were (entered + delay), not with a subtracted wait:
         # float rounding must not leave a rule unapplied when its own timer fires.
-        return sum(1 for after in self._ring_after[contact.queue_id] if self._now >= contact.entered_at + after)
+        steps = self._ring_after[contact.queue_id]
+        if not steps:
+            return 0
+        return sum(1 for after in steps if self._now >= contact.entered_at + after)
 
-    def _enter(self, contact: _Contact) -> None:
-        """Put a contact in line in its current queue and schedule the queue's time-based rules for it."""
+    def _start_in_queue(self, contact: _Contact) -> None:
+        """Its place and ring in its current queue, and timers for the queue's time-based rules."""
         contact.key = self._key(contact)
         contact.ring = self._ring(contact)
-        insort(self._lines[contact.queue_id, contact.channel], (contact.key, contact.seq, contact.contact_id))
         self._schedule(contact)
+
+    def _enter(self, contact: _Contact) -> None:
+        """Put a contact in line in its current queue."""
+        self._start_in_queue(contact)
+        self._join_line(contact)
+
+    def _place(self, contact: _Contact) -> None:
+        """Offer a contact entering its current queue to the best agent free for it, else put it in line."""
+        self._start_in_queue(contact)
+        agent = self._best_agent(contact)
+        if agent is None:
+            self._join_line(contact)
+        else:
+            self._offer(contact, agent)
 
     def _schedule(self, contact: _Contact) -> None:
         """Timers for the rules of the contact's queue not yet past, and for the end of its preferred window."""
-        dues = [contact.entered_at + delay for delay in self._delays[contact.queue_id]]
-        if contact.preferred_agent is not None:
-            dues.append(contact.preferred_until)
-        for due in dues:
+        for delay in self._delays[contact.queue_id]:
+            due = contact.entered_at + delay
             if due >= self._now:
                 self._push(due, _CONTACT_DUE, contact.contact_id)
+        if contact.preferred_agent is not None and contact.preferred_until >= self._now:
+            self._push(contact.preferred_until, _CONTACT_DUE, contact.contact_id)
+
+    def _join_line(self, contact: _Contact) -> None:
+        line = self._lines[contact.queue_id][contact.channel is Channel.CHAT]
+        insort(line, (contact.key, contact.seq, contact.contact_id))
+        self._waiting.add(contact.queue_id)
 
     def _leave_line(self, contact: _Contact) -> None:
-        line = self._lines[contact.queue_id, contact.channel]
+        lines = self._lines[contact.queue_id]
+        line = lines[contact.channel is Channel.CHAT]
         del line[bisect_left(line, (contact.key, contact.seq, contact.contact_id))]
+        if not any(lines):
+            self._waiting.discard(contact.queue_id)
 
     def _requeue(self, contact: _Contact) -> None:
         """Back in line at its own place (after a miss or a revoked offer), then route it again."""
         contact.status = _Status.WAITING
         contact.agent_id = None
-        insort(self._lines[contact.queue_id, contact.channel], (contact.key, contact.seq, contact.contact_id))
+        self._join_line(contact)
         self._evaluate(contact)
         if contact.status is _Status.WAITING:
             self._route_contact(contact)
@@ -525,7 +553,7 @@ class RoutingEngine:
     # --- offers -------------------------------------------------------------------------------------
 
     def _offer(self, contact: _Contact, agent: _Agent) -> None:
-        self._leave_line(contact)
+        """Offer a contact out of line to the agent."""
         self._offer_no += 1
         contact.status = _Status.OFFERED
         contact.agent_id = agent.config.agent_id
@@ -577,7 +605,7 @@ class RoutingEngine:
     def _miss(self, contact: _Contact) -> None:
         """A rejected or timed-out offer: re-offer elsewhere, and count the miss against the agent."""
         agent = self._withdraw_offer(contact, None)
-        contact.declined.add(agent.config.agent_id)
+        contact.declined |= {agent.config.agent_id}
         agent.misses += 1
         if agent.misses >= self.config.misses_before_break:
             self._out.append(AgentAutoBreak(agent.config.agent_id, agent.misses))
@@ -647,11 +675,10 @@ class RoutingEngine:
         contact.entered_at = self._now
         contact.callback = False  # whatever it was, the caller is on the line now
         contact.callback_offered = False
-        contact.declined = {event.agent_id}
+        contact.declined = frozenset({event.agent_id})
         contact.preferred_agent = event.to_agent
         contact.preferred_until = self._now + event.window_seconds
-        self._enter(contact)
-        self._route_contact(contact)
+        self._place(contact)
         self._settle(agent)
 
     # --- agents -------------------------------------------------------------------------------------
@@ -699,66 +726,58 @@ class RoutingEngine:
             self._engaged[tenant_id] -= 1
 
     def _refresh(self, agent: _Agent) -> None:
-        """Keep the set of agents that could take some contact now, and their place in the pools."""
-        voice = self._can_take(agent, Channel.VOICE)
-        chat = self._can_take(agent, Channel.CHAT)
-        if voice or chat:
-            self._free.add(agent.config.agent_id)
+        """Keep the set of agents that could take some contact now, and the free-agent index: a free agent is
+        filed in its class's line (see _Tables) of each channel it can take now, by its key under the agent
+        policy (see _agent_key; under BEST_PROFICIENCY without the proficiency, which is the class's).
+
+        Called whenever what the key or the channels depend on may have changed; it moves the agent in the
+        index only when they did."""
+        voice, chat = self._takes(agent)
+        agent_id = agent.config.agent_id
+        filed_as: tuple[bool, bool, float, float] | None
+        if not (voice or chat):
+            self._free.discard(agent_id)
+            filed_as = None
         else:
-            self._free.discard(agent.config.agent_id)
-        self._index(agent, voice, chat)
-
-    def _index(self, agent: _Agent, voice: bool, chat: bool) -> None:
-        """File the agent in each pool it belongs to, in the line of each channel it can take now, by its key
-        under the agent policy (smallest wins; the agent id makes the order total):
-
-        - LONGEST_IDLE (idle_since, 0, id); ROUND_ROBIN (last offer number, 0, id);
-        - FEWEST_CONTACTS (contacts today, idle_since, id); BEST_PROFICIENCY (-proficiency, idle_since, id).
-
-        So a contact finds its best agent at the head of its line. Called whenever what the key or the
-        channels depend on changes; it moves the agent only when they did."""
-        policy = self.config.agent_policy
-        if policy is AgentPolicy.LONGEST_IDLE:
-            first, second = agent.idle_since, 0.0
-        elif policy is AgentPolicy.ROUND_ROBIN:
-            first, second = float(agent.last_offer_no), 0.0
-        elif policy is AgentPolicy.FEWEST_CONTACTS:
-            first, second = float(agent.contacts_today), agent.idle_since
-        else:
-            first, second = 0.0, agent.idle_since  # the first part is per pool: -proficiency
-        filed_as = (voice, chat, first, second) if voice or chat else None
+            self._free.add(agent_id)
+            first, second, _ = self._agent_key(agent, None)
+            filed_as = (voice, chat, first, second)
         if filed_as == agent.filed_as:
             return
-        for line, entry in agent.entries:
-            del line[bisect_left(line, entry)]
-        agent.entries = []
+        if agent.filed_as is not None:
+            for line, entry in self._filed(agent_id, agent.filed_as):
+                del line[bisect_left(line, entry)]
         agent.filed_as = filed_as
-        if filed_as is None:
-            return
-        agent_id = agent.config.agent_id
-        by_proficiency = policy is AgentPolicy.BEST_PROFICIENCY
-        for pool, rank in self._agent_pools.get(agent_id, ()):
-            entry = (rank if by_proficiency else first, second, agent_id)
-            lines = self._pools[pool]
-            for takes, line in ((voice, lines[0]), (chat, lines[1])):
-                if takes:
-                    insort(line, entry)
-                    agent.entries.append((line, entry))
+        if filed_as is not None:
+            for line, entry in self._filed(agent_id, filed_as):
+                insort(line, entry)
+
+    def _filed(self, agent_id: str, filed_as: tuple[bool, bool, float, float]) -> list[tuple[list[_Entry], _Entry]]:
+        """The lines a free agent is filed in, with its entry."""
+        voice, chat, first, second = filed_as
+        class_no = self._agent_class[agent_id]
+        entry = (first, second, agent_id)
+        return [
+            (lines[class_no], entry) for takes, lines in ((voice, self._free_voice), (chat, self._free_chat)) if takes
+        ]
 
     @staticmethod
-    def _has_room(agent: _Agent, channel: Channel) -> bool:
-        """Channel capacity, offers aside."""
+    def _room(agent: _Agent) -> tuple[bool, bool]:
+        """Channel capacity, offers aside: room for a voice contact, and for a chat."""
         if agent.voice:
-            return False  # voice blocks everything
-        if channel is Channel.VOICE:
-            return agent.config.voice and agent.chats == 0
-        return agent.chats < agent.config.chat_capacity
+            return False, False  # voice blocks everything
+        return agent.config.voice and agent.chats == 0, agent.chats < agent.config.chat_capacity
+
+    @classmethod
+    def _takes(cls, agent: _Agent) -> tuple[bool, bool]:
+        """Whether the agent can take a voice contact, and a chat, now."""
+        if agent.state is not AgentState.AVAILABLE or agent.offer is not None or agent.wrap_until is not None:
+            return False, False
+        return cls._room(agent)
 
     @classmethod
     def _can_take(cls, agent: _Agent, channel: Channel) -> bool:
-        if agent.state is not AgentState.AVAILABLE or agent.offer is not None or agent.wrap_until is not None:
-            return False
-        return cls._has_room(agent, channel)
+        return cls._takes(agent)[channel is Channel.CHAT]
 
     def _could_take(
         self, agent_id: str, tenant_id: str, required: frozenset[str], channel: Channel, queue: QueueConfig
@@ -806,19 +825,20 @@ class RoutingEngine:
                 agent.reason = ""
                 agents[agent_id] = agent
         self._agents = agents
-        self._pools = _empty_pools(self._pool_count)
-        for agent in agents.values():  # filed again by the new pools and keys in the _refresh below
+        self._free_voice, self._free_chat = _empty_lines(self._class_count)
+        for agent in agents.values():  # filed again by the new lines and keys in the _refresh below
             agent.filed_as = None
-            agent.entries = []
 
-        self._lines = {(q, channel): [] for q in self._queues for channel in Channel}
+        self._lines = _empty_queue_lines(self._queues)
+        self._waiting = set()
         self._timers = [timer for timer in self._timers if timer[2] != _CONTACT_DUE]
         heapq.heapify(self._timers)
         for contact in list(self._contacts.values()):
             if contact.status is not _Status.CONNECTED:
                 self._reconfigure_contact(contact)
-        for line in self._lines.values():
-            line.sort()
+        for lines in self._lines.values():
+            for line in lines:
+                line.sort()
 
         self._engaged = dict.fromkeys(self._tenants, 0)
         for agent in self._agents.values():
@@ -854,7 +874,7 @@ class RoutingEngine:
         if contact.status is _Status.OFFERED:
             assert contact.agent_id is not None
             agent = self._agents[contact.agent_id]
-            if queue is None or not (self._fits(agent, contact) and self._has_room(agent, contact.channel)):
+            if queue is None or not (self._fits(agent, contact) and self._room(agent)[contact.channel is Channel.CHAT]):
                 self._withdraw_offer(contact, RevokeReason.CONFIG_CHANGED)
                 contact.status = _Status.WAITING
                 contact.agent_id = None
@@ -863,42 +883,100 @@ class RoutingEngine:
                 self._remove(contact, RemovalReason.QUEUE_CLOSED)
             return
         if contact.status is _Status.WAITING:
-            self._lines[contact.queue_id, contact.channel].append((contact.key, contact.seq, contact.contact_id))
+            self._lines[contact.queue_id][contact.channel is Channel.CHAT].append(
+                (contact.key, contact.seq, contact.contact_id)
+            )
+            self._waiting.add(contact.queue_id)
         self._schedule(contact)
 
     # --- matching -----------------------------------------------------------------------------------
 
     def _route_contact(self, contact: _Contact) -> None:
-        """A contact can be taken: give it to the best free eligible agent, by the agent policy."""
+        """A contact in line can be taken: give it to the best free eligible agent, by the agent policy."""
+        agent = self._best_agent(contact)
+        if agent is not None:
+            self._leave_line(contact)
+            self._offer(contact, agent)
+
+    def _best_agent(self, contact: _Contact) -> _Agent | None:
+        """The free eligible agent the agent policy prefers for the contact, if any."""
         if contact.preferred_agent is not None:
             preferred = self._agents[contact.preferred_agent]
-            if self._eligible(preferred, contact):
-                self._offer(contact, preferred)
-            return
-        # The pool line holds the free agents of the contact's ring able to take its channel, best first:
-        # the first one meeting the contact's own rules wins.
-        line = self._pools[self._ring_pools[contact.queue_id][contact.ring]][contact.channel is Channel.CHAT]
+            return preferred if self._eligible(preferred, contact) else None
+        classes = self._pool_classes[self._ring_pools[contact.queue_id][contact.ring]]
+        if len(classes) > len(self._free):
+            return self._scan_free(contact)  # agents all unlike: fewer free ones to look at than lines
+        # The lines of the ring's classes hold its free agents able to take the channel, best first: in each,
+        # the first one meeting the contact's own rules; the best of those wins.
+        lines = self._free_chat if contact.channel is Channel.CHAT else self._free_voice
+        by_proficiency = self.config.agent_policy is AgentPolicy.BEST_PROFICIENCY
         required = contact.required_attributes
         declined = contact.declined
-        for _, _, agent_id in line:
-            if agent_id in declined:
+        best: _Agent | None = None
+        best_key: _Entry | None = None
+        for class_no, rank in classes:
+            for entry in lines[class_no]:
+                _, idle_since, agent_id = entry
+                key = (rank, idle_since, agent_id) if by_proficiency else entry
+                if best_key is not None and key > best_key:
+                    break  # and so does the rest of the line
+                if agent_id in declined:
+                    continue
+                agent = self._agents[agent_id]
+                if required and not required <= agent.config.attributes.get(contact.tenant_id, _EMPTY):
+                    continue
+                best, best_key = agent, key
+                break
+        return best
+
+    def _scan_free(self, contact: _Contact) -> _Agent | None:
+        """The best agent by a look at every free one."""
+        ring = self._ring_agents[contact.queue_id][contact.ring]
+        best: _Agent | None = None
+        best_key: _Entry | None = None
+        for agent_id in self._free:
+            if agent_id not in ring:
                 continue
             agent = self._agents[agent_id]
-            if required and not required <= agent.config.attributes.get(contact.tenant_id, _EMPTY):
+            if not self._eligible(agent, contact):
                 continue
-            self._offer(contact, agent)
-            return
+            key = self._agent_key(agent, self._queues[contact.queue_id])
+            if best_key is None or key < best_key:
+                best, best_key = agent, key
+        return best
+
+    def _agent_key(self, agent: _Agent, queue: QueueConfig | None) -> _Entry:
+        """The agent policy's key, smallest first; the agent id makes the order total (set order never matters):
+
+        - LONGEST_IDLE (idle_since, 0, id); ROUND_ROBIN (last offer number, 0, id);
+        - FEWEST_CONTACTS (contacts today, idle_since, id);
+        - BEST_PROFICIENCY (-proficiency in the queue's skills, idle_since, id); 0 for it without a queue.
+        """
+        policy = self.config.agent_policy
+        agent_id = agent.config.agent_id
+        if policy is AgentPolicy.LONGEST_IDLE:
+            return (agent.idle_since, 0.0, agent_id)
+        if policy is AgentPolicy.ROUND_ROBIN:
+            return (float(agent.last_offer_no), 0.0, agent_id)
+        if policy is AgentPolicy.FEWEST_CONTACTS:
+            return (float(agent.contacts_today), agent.idle_since, agent_id)
+        proficiency = 0 if queue is None else _proficiency(agent.config, queue)
+        return (-float(proficiency), agent.idle_since, agent_id)
 
     def _route_agent(self, agent: _Agent) -> None:
         """An agent can take work: give it the waiting contact that ranks highest (see _rank)."""
-        if agent.config.agent_id not in self._free:
+        if not self._waiting or agent.config.agent_id not in self._free:
             return
         best: _Contact | None = None
         best_rank: tuple[int, float, int] | None = None
-        channels = [channel for channel in Channel if self._can_take(agent, channel)]
-        for queue_id in self._agent_queues[agent.config.agent_id]:
-            for channel in channels:
-                for _, _, contact_id in self._lines[queue_id, channel]:
+        voice, chat = self._takes(agent)
+        # The queues the agent is in that have contacts in line: the rank being a total order, any order does.
+        mine = self._agent_queues[agent.config.agent_id]
+        waiting = self._waiting
+        for queue_id in waiting & mine:
+            voice_line, chat_line = self._lines[queue_id]
+            for line in (voice_line if voice else (), chat_line if chat else ()):
+                for _, _, contact_id in line:
                     contact = self._contacts[contact_id]
                     if self._eligible(agent, contact):
                         rank = self._rank(contact)
@@ -906,6 +984,7 @@ class RoutingEngine:
                             best, best_rank = contact, rank
                         break  # the line's order already ranks its own contacts
         if best is not None:
+            self._leave_line(best)
             self._offer(best, agent)
 
     def _rank(self, contact: _Contact) -> tuple[int, float, int]:
@@ -929,9 +1008,14 @@ class RoutingEngine:
         return sla_score(wait, tenant.answer_target_seconds, risk, tenant.weight, priority, self.config.priority_weight)
 
 
-def _empty_pools(count: int) -> list[tuple[list[_Entry], list[_Entry]]]:
-    """Per pool, the lines of free agents able to take voice and chat, by the agent key (see _index)."""
-    return [([], []) for _ in range(count)]
+def _empty_queue_lines(queues: Iterable[str]) -> dict[str, tuple[list[tuple[float, int, str]], ...]]:
+    """Per queue, its lines of waiting contacts for voice and chat: (key, arrival number, contact), in order."""
+    return {queue_id: ([], []) for queue_id in queues}
+
+
+def _empty_lines(count: int) -> tuple[list[list[_Entry]], list[list[_Entry]]]:
+    """The free-agent index's lines, one per class (see _Tables), for agents able to take voice, and chat."""
+    return [[] for _ in range(count)], [[] for _ in range(count)]
 
 
 def _tables(config: EngineConfig) -> _Tables:
@@ -940,7 +1024,6 @@ def _tables(config: EngineConfig) -> _Tables:
     _validate(config, tenants, queues)
     # Only agents assigned to a queue's tenant can be in its rings: index them so a large pool builds fast.
     assigned: dict[str, list[AgentConfig]] = {t: [] for t in tenants}
-    configs = {a.agent_id: a for a in config.agents}
     for agent in config.agents:
         for tenant_id in agent.tenants:
             assigned[tenant_id].append(agent)
@@ -949,10 +1032,6 @@ def _tables(config: EngineConfig) -> _Tables:
     key_factor: dict[str, float] = {}
     delays: dict[str, tuple[float, ...]] = {}
     queues_of: dict[str, list[str]] = {a.agent_id: [] for a in config.agents}
-    by_proficiency = config.agent_policy is AgentPolicy.BEST_PROFICIENCY
-    pools: dict[tuple[frozenset[str], str, tuple[SkillRequirement, ...]], int] = {}
-    ring_pools: dict[str, list[int]] = {}
-    pools_of: dict[str, list[tuple[int, float]]] = {a.agent_id: [] for a in config.agents}
     for queue in config.queues:
         queue_id = queue.queue_id
         rings = (queue.skills, *(step.skills for step in queue.relaxation))
@@ -962,17 +1041,6 @@ def _tables(config: EngineConfig) -> _Tables:
         ]
         for agent_id in frozenset[str]().union(*ring_agents[queue_id]):
             queues_of[agent_id].append(queue_id)
-        ring_pools[queue_id] = []
-        for members in ring_agents[queue_id]:
-            # The agent key depends on the queue only through the proficiency in its tenant's skills.
-            signature = (members, queue.tenant_id, queue.skills) if by_proficiency else (members, "", ())
-            pool = pools.get(signature)
-            if pool is None:
-                pool = pools[signature] = len(pools)
-                for agent_id in members:
-                    rank = -float(_proficiency(configs[agent_id], queue)) if by_proficiency else 0.0
-                    pools_of[agent_id].append((pool, rank))
-            ring_pools[queue_id].append(pool)
         key_factor[queue_id] = (
             config.priority_weight * tenants[queue.tenant_id].answer_target_seconds
             if config.contact_policy is ContactPolicy.SLA_AWARE
@@ -980,6 +1048,7 @@ def _tables(config: EngineConfig) -> _Tables:
         )
         timed = (queue.max_wait_seconds, queue.overflow_after_seconds, queue.callback_offer_after_seconds)
         delays[queue_id] = tuple(sorted({*ring_after[queue_id], *(s for s in timed if s is not None)}))
+    ring_pools, pool_classes, agent_class = _free_index(config, ring_agents)
     return _Tables(
         tenants=tenants,
         queues=queues,
@@ -987,11 +1056,42 @@ def _tables(config: EngineConfig) -> _Tables:
         ring_agents=ring_agents,
         key_factor=key_factor,
         delays=delays,
-        agent_queues={agent_id: tuple(qs) for agent_id, qs in queues_of.items()},
+        agent_queues={agent_id: frozenset(qs) for agent_id, qs in queues_of.items()},
         ring_pools=ring_pools,
-        agent_pools={agent_id: tuple(ps) for agent_id, ps in pools_of.items()},
-        pool_count=len(pools),
+        pool_classes=pool_classes,
+        agent_class=agent_class,
+        class_count=len(set(agent_class.values())),
     )
+
+
+def _free_index(
+    config: EngineConfig, ring_agents: dict[str, list[frozenset[str]]]
+) -> tuple[dict[str, list[int]], list[tuple[tuple[int, float], ...]], dict[str, int]]:
+    """The pools of each queue's rings, the classes of each pool and the class of each agent (see _Tables)."""
+    by_proficiency = config.agent_policy is AgentPolicy.BEST_PROFICIENCY
+    agents = {a.agent_id: a for a in config.agents}
+    pools: dict[tuple[frozenset[str], str, tuple[SkillRequirement, ...]], int] = {}
+    ring_pools: dict[str, list[int]] = {}
+    pools_of: dict[str, list[tuple[int, float]]] = {agent_id: [] for agent_id in agents}
+    for queue in config.queues:
+        ring_pools[queue.queue_id] = []
+        for members in ring_agents[queue.queue_id]:
+            # The agent key depends on the queue only through the proficiency in its tenant's skills.
+            signature = (members, queue.tenant_id, queue.skills) if by_proficiency else (members, "", ())
+            pool = pools.get(signature)
+            if pool is None:
+                pool = pools[signature] = len(pools)
+                for agent_id in members:
+                    rank = -float(_proficiency(agents[agent_id], queue)) if by_proficiency else 0.0
+                    pools_of[agent_id].append((pool, rank))
+            ring_pools[queue.queue_id].append(pool)
+    classes: dict[tuple[tuple[int, float], ...], int] = {}  # an agent's (pool, -proficiency) pairs -> its class
+    agent_class = {agent_id: classes.setdefault(tuple(pairs), len(classes)) for agent_id, pairs in pools_of.items()}
+    pool_classes: list[list[tuple[int, float]]] = [[] for _ in pools]
+    for pairs, class_no in classes.items():
+        for pool, rank in pairs:
+            pool_classes[pool].append((class_no, rank))
+    return ring_pools, [tuple(members) for members in pool_classes], agent_class
 
 
 def _proficiency(agent: AgentConfig, queue: QueueConfig) -> int:
