@@ -9,8 +9,8 @@ a `Scenario`: the engine configuration, one `Arrivals` per queue and the agents'
   Arrivals stop at `duration_seconds`; the run then drains until every contact is over.
 - Handle times: exponential with the given mean, or lognormal with the given mean and standard
   deviation (sigma in seconds, not the log-scale parameter).
-- Patience: exponential with the given mean (a `ContactAbandoned` at its expiry; the engine ignores it
-  once the contact is connected), or none.
+- Patience: exponential with the given mean (a `ContactAbandoned` at its expiry unless an agent has
+  answered by then, as a telephony layer reports no hang-up in line for a connected call), or none.
 - Agents: an agent without a schedule logs in at time 0 and stays; one with `Shift`s logs in at each
   shift's start (at 0 if the shift began before the run), goes on break (`AgentState.BREAK`, reason
   "scheduled break") for `break_seconds` in the middle of the shift and logs out (`OFFLINE`) at its end.
@@ -426,6 +426,8 @@ class _Run:
                         and self.rostered[item.agent_id] is AgentState.AVAILABLE
                     ):
                         self._send(at, AgentStateChanged(at, item.agent_id, AgentState.AVAILABLE))
+                case ContactAbandoned() if self.contacts[item.contact_id].answered_at is not None:
+                    pass  # the caller is talking to an agent: a telephony layer reports no hang-up in line
                 case _:
                     self._send(at, item)
             steps += 1
