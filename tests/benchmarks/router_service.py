@@ -200,6 +200,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         pool = services.env["TENLINE_ROUTER_POOL"]
         tenants, queues, agents = load_center(services.owner_url, center)
         log = ROOT / ".tenline" / "bench" / f"{pool}-router.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
         router = start_process(["router"], {**services.env, "TENLINE_LOG_LEVEL": "WARNING"}, log)
         try:
             wall, commands = asyncio.run(drive(services, pool, contacts, shares, tenants, queues, agents))
