@@ -21,8 +21,11 @@ from frontend.pages.number_registry import NumberRegistryPages
 from frontend.pages.people import AgentPoolPages, StaffPages, UserPages, tenant_agents
 from frontend.pages.phone_numbers import PhoneNumberPages
 from frontend.pages.queues import QueuePages
+from frontend.pages.reports import OperatorReportPages, ReportPages, ReportSchedulePages
+from frontend.pages.sla import SlaAlertPages, SlaAttainmentPages, SlaContractPages, operator_alerts
 from frontend.pages.sso import SsoPages
 from frontend.pages.tenants import SettingsPage, TenantPages
+from frontend.pages.wfm import PoolWorkforcePages, WorkforcePages
 from frontend.web import people_only
 
 pages = Router(
@@ -47,6 +50,15 @@ pages = Router(
         DesktopPages,
         LivePages,
         PoolLivePages,
+        ReportPages,
+        OperatorReportPages,
+        ReportSchedulePages,
+        SlaContractPages,
+        SlaAttainmentPages,
+        SlaAlertPages,
+        operator_alerts,
+        WorkforcePages,
+        PoolWorkforcePages,
     ],
     dependencies={"session": Provide(provide_db_session), "window": Provide(provide_window, sync_to_thread=False)},
     middleware=[layout_middleware],

@@ -49,12 +49,27 @@ OPERATOR_NAV = (
         "Tenants", "/tenants", Permission.VIEW_TENANTS, "Onboard client programs, change settings, suspend or delete."
     ),
     NavItem("Live", "/operator/live", Permission.READ_CROSS_TENANT, "Every tenant's queues and the agent pool, now."),
+    NavItem(
+        "Reports", "/operator/reports", Permission.READ_CROSS_TENANT, "Every tenant's figures, or one tenant's reports."
+    ),
     NavItem("Agents", "/operator/agents", Permission.MANAGE_AGENTS, "The shared agent pool and each agent's tenants."),
     NavItem(
         "Number registry",
         "/operator/numbers",
         Permission.VIEW_PROVISIONED_NUMBERS,
         "The carrier numbers the operator holds, and the tenant each is provisioned to.",
+    ),
+    NavItem(
+        "SLA alerts",
+        "/operator/sla-alerts",
+        Permission.READ_CROSS_TENANT,
+        "Every tenant's SLA targets at risk or breached (reads are audited).",
+    ),
+    NavItem(
+        "Workforce",
+        "/operator/wfm",
+        Permission.VIEW_WFM,
+        "The shared pool's staffing plan across tenants, planned against actual staff; the Erlang calculator.",
     ),
     NavItem("Operator staff", "/operator/staff", Permission.MANAGE_OPERATOR_STAFF, "Operator admins and ops managers."),
     NavItem(
@@ -63,6 +78,21 @@ OPERATOR_NAV = (
 )
 TENANT_NAV = (
     NavItem("Live", "/live", Permission.VIEW_LIVE, "The tenant's queues and agents, as they are now."),
+    NavItem("Reports", "/reports", Permission.VIEW_REPORTS, "Service level, volumes, handling, agents; exports."),
+    NavItem(
+        "SLA attainment",
+        "/sla/attainment",
+        Permission.VIEW_SLA,
+        "Each contract target now, and the day's service level.",
+    ),
+    NavItem("SLA contract", "/sla/contract", Permission.VIEW_SLA, "The targets agreed, version by version."),
+    NavItem("SLA alerts", "/sla/alerts", Permission.VIEW_SLA, "When a target was at risk or breached."),
+    NavItem(
+        "Workforce",
+        "/wfm",
+        Permission.VIEW_WFM,
+        "Forecast, staffing plan, planned against actual staff; the Erlang calculator.",
+    ),
     NavItem("Users", "/users", Permission.VIEW_USERS, "Admins, supervisors and report viewers of the tenant."),
     NavItem("Agents", "/agents", Permission.VIEW_AGENTS, "The agents working for the tenant, by alias."),
     NavItem(

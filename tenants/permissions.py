@@ -32,6 +32,17 @@ class Permission(enum.StrEnum):
     # The operator's carrier number registry (operators see every number, tenants their own):
     PROVISION_NUMBERS = "provision_numbers"
     VIEW_PROVISIONED_NUMBERS = "view_provisioned_numbers"
+    # The acting tenant's SLA contract (versions are agreed outside Tenline; operator admins record them),
+    # its attainment and its alerts:
+    MANAGE_SLA_CONTRACTS = "manage_sla_contracts"
+    VIEW_SLA = "view_sla"
+    # Workforce planning: forecasts and staffing plans (the acting tenant's queues; an operator without a
+    # tenant plans the shared pool) and the Erlang calculator:
+    VIEW_WFM = "view_wfm"
+    # Reports of the acting tenant (an operator acting for none reads the overview across tenants), and
+    # the reports a tenant has mailed on a schedule:
+    VIEW_REPORTS = "view_reports"
+    MANAGE_REPORT_SCHEDULES = "manage_report_schedules"
 
 
 _OPERATOR = {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}
@@ -58,6 +69,12 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.VIEW_LIVE: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
     Permission.PROVISION_NUMBERS: frozenset({Role.OPERATOR_ADMIN}),
     Permission.VIEW_PROVISIONED_NUMBERS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    # The operator answers for the contract (and its SLA credits): only its admins record a new version.
+    Permission.MANAGE_SLA_CONTRACTS: frozenset({Role.OPERATOR_ADMIN}),
+    Permission.VIEW_SLA: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR, Role.REPORT_VIEWER}),
+    Permission.VIEW_WFM: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.VIEW_REPORTS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR, Role.REPORT_VIEWER}),
+    Permission.MANAGE_REPORT_SCHEDULES: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
 }
 
 # Permissions that act on the acting tenant's data: they need a tenant in context.
@@ -74,6 +91,9 @@ TENANT_PERMISSIONS = frozenset(
         Permission.VIEW_QUEUES,
         Permission.MANAGE_AGENT_SKILLS,
         Permission.VIEW_AGENT_SKILLS,
+        Permission.MANAGE_SLA_CONTRACTS,
+        Permission.VIEW_SLA,
+        Permission.MANAGE_REPORT_SCHEDULES,
     }
 )
 
@@ -85,6 +105,9 @@ SCOPES: dict[Permission, str] = {
     Permission.VIEW_QUEUES: "queues:read",
     Permission.VIEW_AGENT_SKILLS: "agents:read",
     Permission.VIEW_PROVISIONED_NUMBERS: "queues:read",
+    Permission.VIEW_SLA: "sla:read",
+    Permission.VIEW_REPORTS: "reports:read",
+    Permission.MANAGE_REPORT_SCHEDULES: "reports:write",
 }
 KNOWN_SCOPES = frozenset(SCOPES.values())
 

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     router_pool: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     router_lock_ttl_seconds: float = Field(default=5.0, ge=0.5, le=120)
     router_offer_timeout_seconds: float = Field(default=20.0, ge=3, le=600)
+    # Reporting: an abandon shorter than this (a wait histogram edge, app.reporting.engine) is a short abandon.
+    short_abandon_seconds: int = Field(default=5, ge=0, le=300, multiple_of=5)
+    # Outgoing mail (scheduled reports). No host: scheduled reports wait, unsent, until one is configured.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Tenline reports <reports@tenline.invalid>"
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

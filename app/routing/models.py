@@ -190,6 +190,8 @@ class InteractionEvent(TenantScoped, table=True):
         ),
         sa.Index("ix_interaction_events_interaction", "tenant_id", "interaction_id", "log_seq", "position"),
         sa.Index("ix_interaction_events_at", "tenant_id", "at"),
+        # Reporting folds each tenant's events in log order from its checkpoint (app.reporting.service).
+        sa.Index("ix_interaction_events_log_order", "tenant_id", "log_seq", "position"),
     )
 
     interaction_id: uuid.UUID
@@ -206,7 +208,11 @@ class AgentStateChange(SQLModel, table=True):
     """An operator agent's presence over time (available, on contact, wrap-up, break with reason, offline)."""
 
     __tablename__ = "agent_state_changes"
-    __table_args__ = (sa.Index("ix_agent_state_changes_agent", "agent_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_agent_state_changes_agent", "agent_id", "at"),
+        # Reporting folds each agent's changes in log order from its cursor (app.reporting.service).
+        sa.Index("ix_agent_state_changes_agent_log_order", "agent_id", "log_seq"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     agent_id: uuid.UUID = Field(foreign_key="agents.id", ondelete="CASCADE")

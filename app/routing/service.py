@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -37,6 +38,7 @@ from app.routing.models import (
     QueueChannel,
     attribute_token,
 )
+from app.sla.models import SlaContractVersion, SlaTarget
 from app.telephony.models import EntryPoint, ProvisionedNumber
 from tenants.models import Agent, AgentAssignment, Tenant, TenantStatus, User
 from tenants.service import assignments_of, audit, cross_tenant_read, is_agent_assigned, tenant_names
@@ -545,13 +547,47 @@ def _queue_config(queue: Queue) -> QueueConfig:
     )
 
 
-def _tenant_config(tenant_id: str, queues: Sequence[Queue]) -> TenantConfig:
-    """Until SLA contracts exist, a tenant's target is the strictest of its active queues'."""
-    return TenantConfig(
-        tenant_id=tenant_id,
-        answer_target_seconds=float(min((q.answer_target_seconds for q in queues), default=20)),
-        service_level_target=max((q.target_service_level for q in queues), default=0.8),
+def _tenant_config(tenant_id: str, queues: Sequence[Queue], contract: tuple[float, float] | None) -> TenantConfig:
+    """The tenant's service-level target (X, T): its SLA contract's in force, else the strictest of its queues'."""
+    if contract is not None:
+        service_level, answer_target = contract
+    else:
+        service_level = max((q.target_service_level for q in queues), default=0.8)
+        answer_target = float(min((q.answer_target_seconds for q in queues), default=20))
+    return TenantConfig(tenant_id=tenant_id, answer_target_seconds=answer_target, service_level_target=service_level)
+
+
+async def _contract_targets(session: AsyncSession, tenants: Sequence[Tenant]) -> dict[str, tuple[float, float]]:
+    """Per tenant, the (X, T) of the first service-level target of the SLA contract version in force today.
+
+    The same target the SLA service evaluates and reports to the router as attainment, so the engine's
+    deficit is measured against the contract, not against a queue setting.
+    """
+    today = {str(t.id): utcnow().astimezone(zoneinfo.ZoneInfo(t.timezone)).date() for t in tenants}
+    in_force: dict[str, SlaContractVersion] = {}
+    for version in (await session.exec(select(SlaContractVersion))).all():
+        tenant = str(version.tenant_id)
+        if tenant not in today or version.effective_from > today[tenant]:
+            continue
+        current = in_force.get(tenant)
+        if current is None or (version.effective_from, version.version) > (current.effective_from, current.version):
+            in_force[tenant] = version
+    if not in_force:
+        return {}
+    statement = (
+        select(SlaTarget)
+        .where(
+            col(SlaTarget.contract_version_id).in_([v.id for v in in_force.values()]),
+            SlaTarget.measure == "service_level",
+        )
+        .order_by(col(SlaTarget.position))
     )
+    found: dict[str, tuple[float, float]] = {}
+    for target in (await session.exec(statement)).all():
+        tenant = str(target.tenant_id)
+        if tenant not in found and target.minimum is not None and target.within_seconds is not None:
+            found[tenant] = (target.minimum, float(target.within_seconds))
+    return found
 
 
 async def load_engine_config(session: AsyncSession, *, offer_timeout_seconds: float) -> EngineConfig:
@@ -560,9 +596,9 @@ async def load_engine_config(session: AsyncSession, *, offer_timeout_seconds: fl
     Active tenants and their active queues; active agents with their assignments, skills and the hard
     attributes still valid today. Overflow to an inactive queue is dropped (the contact stays in line).
     """
-    tenant_ids = {
-        str(t) for t in (await session.exec(select(Tenant.id).where(col(Tenant.status) == TenantStatus.ACTIVE))).all()
-    }
+    active_tenants = (await session.exec(select(Tenant).where(col(Tenant.status) == TenantStatus.ACTIVE))).all()
+    tenant_ids = {str(t.id) for t in active_tenants}
+    contracts = await _contract_targets(session, active_tenants)
     rows = [q for q in (await session.exec(select(Queue).where(col(Queue.is_active)))).all()]
     queues = sorted((q for q in rows if str(q.tenant_id) in tenant_ids), key=lambda q: str(q.id))
     active_queues = {str(q.id) for q in queues}
@@ -604,7 +640,7 @@ async def load_engine_config(session: AsyncSession, *, offer_timeout_seconds: fl
         for agent_id, agent in sorted(agents.items(), key=lambda item: str(item[0]))
     )
     return EngineConfig(
-        tenants=tuple(_tenant_config(t, by_tenant.get(t, [])) for t in sorted(tenant_ids)),
+        tenants=tuple(_tenant_config(t, by_tenant.get(t, []), contracts.get(t)) for t in sorted(tenant_ids)),
         queues=tuple(queue_configs),
         agents=agent_configs,
         offer_timeout_seconds=offer_timeout_seconds,

@@ -25,9 +25,12 @@ from app.core.logging import configure_logging, echo_request_id, request_id_midd
 from app.core.ratelimit import configure_rate_limits
 from app.core.redis import configure_redis
 from app.core.settings import Settings, get_settings
+from app.reporting import controllers as reporting_controllers
 from app.routing import controllers as routing_controllers
 from app.server.health import MetricsController, healthz, readyz
+from app.sla import controllers as sla_controllers
 from app.telephony import controllers as telephony_controllers
+from app.workforce import controllers as workforce_controllers
 from tenants import controllers as tenant_controllers
 from tenants import oauth2, sso
 from tenants.auth import SESSION_COOKIE, authentication_middleware, check_csrf
@@ -72,7 +75,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MetricsController,
             *tenant_controllers.route_handlers,
             *routing_controllers.route_handlers,
+            *reporting_controllers.route_handlers,
             *telephony_controllers.route_handlers,
+            *workforce_controllers.route_handlers,
+            *sla_controllers.route_handlers,
             *sso.route_handlers,
             *oauth2.route_handlers,
             *frontend.route_handlers(),

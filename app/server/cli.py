@@ -193,6 +193,26 @@ def db_check() -> None:
 
 
 @main.group()
+def reports() -> None:
+    """Reporting: interval rollups."""
+
+
+@reports.command("rebuild")
+@click.option("--tenant", "slug", default=None, help="only this tenant (its slug); default: every tenant and agents")
+def reports_rebuild(slug: str | None) -> None:
+    """Recompute interval rollups from the event log (delete, then replay); one JSON line per tenant."""
+    from app.core.errors import NotFoundError
+    from app.reporting.service import rebuild
+
+    try:
+        done = _run(lambda: rebuild(slug), _settings())
+    except NotFoundError as exc:
+        raise click.UsageError(exc.detail) from None
+    for item in done:
+        click.echo(json.dumps({"tenant": item.tenant, "folded": item.folded}))
+
+
+@main.group()
 def demo() -> None:
     """Demo data."""
 
@@ -513,6 +533,74 @@ def _simulate_scenario(path: Path, seed: int, as_json: bool) -> None:
         f"{overall['service_level']:13.1%} {'':>14} {overall['asa_seconds']:8.1f}  "
         f"{overall['tenants_met']}/{len(output['tenants'])} tenants met"
     )
+
+
+@main.group()
+def wfm() -> None:
+    """Workforce planning: Erlang staffing."""
+
+
+@wfm.command("erlang")
+@click.option("--calls", type=float, required=True, help="calls offered in the interval")
+@click.option("--interval-seconds", type=float, required=True, help="length of the interval")
+@click.option("--aht-seconds", type=float, required=True, help="mean handle time (talk, hold and wrap-up)")
+@click.option("--answer-target-seconds", type=float, required=True, help="T of the service level")
+@click.option("--target-sl", type=float, required=True, help="share to answer within T, a fraction (0.8)")
+@click.option("--patience-seconds", type=float, default=None, help="mean caller patience: Erlang A instead of C")
+@click.option("--shrinkage", type=float, default=None, help="share of staff time off contacts (0 to 0.9)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def wfm_erlang(
+    calls: float,
+    interval_seconds: float,
+    aht_seconds: float,
+    answer_target_seconds: float,
+    target_sl: float,
+    patience_seconds: float | None,
+    shrinkage: float | None,
+    as_json: bool,
+) -> None:
+    """Agents needed for a service level (Erlang C; Erlang A with --patience-seconds), and the figures around it.
+
+    Service level = answered within T / answered. Rows run from the fewest agents the model accepts up to
+    three past the requirement; --shrinkage adds the staff to schedule (agents / (1 - shrinkage)).
+    """
+    from app.workforce.calculator import ArgumentError, Question, answer, answer_json
+
+    try:
+        result = answer(
+            Question(
+                calls=calls,
+                interval_seconds=interval_seconds,
+                aht_seconds=aht_seconds,
+                answer_target_seconds=answer_target_seconds,
+                target_sl=target_sl,
+                patience_seconds=patience_seconds,
+                shrinkage=shrinkage,
+            )
+        )
+    except ArgumentError as exc:
+        if exc.field is None:
+            raise click.UsageError(exc.message) from None
+        raise click.BadParameter(exc.message, param_hint="--" + exc.field.replace("_", "-")) from None
+    if as_json:
+        click.echo(json.dumps(answer_json(result)))
+        return
+    model = "Erlang C" if result.model == "erlang_c" else f"Erlang A (mean patience {patience_seconds:g} s)"
+    click.echo(
+        f"{model}: {calls:g} calls in {interval_seconds:g} s, AHT {aht_seconds:g} s = "
+        f"{result.load_erlangs:.4g} Erlangs offered"
+    )
+    staff = "" if shrinkage is None else f", {result.required_staff} staff at {shrinkage:.0%} shrinkage"
+    click.echo(
+        f"{target_sl:.0%} answered within {answer_target_seconds:g} s needs {result.required_agents} agents{staff}"
+    )
+    click.echo(f"  {'agents':>6} {'P(wait)':>9} {'service level':>14} {'ASA (s)':>9} {'occupancy':>10}")
+    for row in result.rows:
+        mark = "*" if row.agents == result.required_agents else " "
+        click.echo(
+            f"{mark} {row.agents:6} {row.p_wait:9.2%} {row.service_level:14.2%} "
+            f"{row.asa_seconds:9.2f} {row.occupancy:10.2%}"
+        )
 
 
 def entry() -> None:

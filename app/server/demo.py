@@ -18,6 +18,8 @@ from app.core.pagination import MAX_LIMIT
 from app.core.tenancy import Principal, Role, acting_as
 from app.routing import schemas as routing_schemas
 from app.routing import service as routing
+from app.sla import schemas as sla_schemas
+from app.sla import service as sla
 from app.telephony import schemas as telephony_schemas
 from app.telephony import service as telephony
 from tenants import schemas, service
@@ -228,6 +230,7 @@ async def seed() -> list[DemoLogin]:
                             )
     await _seed_routing(tenants)
     await _seed_lines(tenants)
+    await _seed_contracts(tenants)
     logins = [DemoLogin(email, role, None) for email, _, role in STAFF]
     logins += [DemoLogin(email, role, slug) for slug, people in TENANT_PEOPLE.items() for email, _, role in people]
     logins += [DemoLogin(email, "agent", None) for email, *_ in AGENTS]
@@ -263,6 +266,48 @@ async def _seed_routing(tenants: dict[str, Tenant]) -> None:
                                     agent_id=agent_ids[code], kind="language", value=language
                                 ),
                             )
+
+
+# Each program's SLA contract (the reference operation's: 85% within 15 s, FCR above 88%, serious errors under 2%).
+CONTRACTS: dict[str, tuple[sla_schemas.DefinitionName, tuple[sla_schemas.TargetIn, ...]]] = {
+    "fjord-bank": (
+        "answered_and_abandoned",
+        (
+            sla_schemas.TargetIn(measure="service_level", window="15min", minimum=0.85, within_seconds=15),
+            sla_schemas.TargetIn(measure="abandonment_rate", window="day", maximum=0.05),
+            sla_schemas.TargetIn(measure="asa", window="day", maximum=20),
+            sla_schemas.TargetIn(measure="aht", window="day", minimum=180, maximum=420, business_hours_only=True),
+            sla_schemas.TargetIn(measure="fcr", window="month", minimum=0.88),
+            sla_schemas.TargetIn(measure="csat", window="month", minimum=0.85),
+            sla_schemas.TargetIn(measure="serious_error_rate", window="month", maximum=0.02),
+        ),
+    ),
+    "cobalt-retail": (
+        "answered",
+        (
+            sla_schemas.TargetIn(measure="service_level", window="30min", minimum=0.8, within_seconds=20),
+            sla_schemas.TargetIn(measure="abandonment_rate", window="day", maximum=0.08),
+            sla_schemas.TargetIn(measure="aht", window="day", minimum=120, maximum=360),
+        ),
+    ),
+}
+
+
+async def _seed_contracts(tenants: dict[str, Tenant]) -> None:
+    """Each tenant's first SLA contract version, from today; a tenant with a contract keeps it."""
+    for slug, (definition, targets) in CONTRACTS.items():
+        with acting_as(SEEDER.acting_for(tenants[slug].id)):
+            async with get_database().session() as session:
+                if await sla.latest_version_number(session) == 0:
+                    await sla.create_contract_version(
+                        session,
+                        sla_schemas.ContractCreate(
+                            effective_from=await sla.today(session),
+                            definition=definition,
+                            targets=list(targets),
+                            note="Demo: master services agreement, schedule 1",
+                        ),
+                    )
 
 
 async def _seed_lines(tenants: dict[str, Tenant]) -> None:

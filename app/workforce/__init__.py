@@ -1,5 +1,8 @@
-"""Workforce planning: staffing math (Erlang C and Erlang A in `app.workforce.erlang`), forecasts and plans.
+"""Workforce planning: Erlang staffing, forecasts of contacts and handle time, staffing plans.
 
-`app.workforce.erlang` is a pure core (stdlib `math` only, no I/O) shared by the `tenline simulate`
-command (its predictions next to the simulated figures) and the planning features.
+Pure cores (stdlib only, no I/O, mypy strict; an import-linter contract keeps them so): `erlang` (Erlang C
+and A, shrinkage; also behind `tenline simulate`'s predictions), `calculator` (the staffing question of
+`tenline wfm erlang` and the calculator page), `forecast` (seasonal index x trend, held-out error) and
+`staffing` (plans per queue and for the shared pool, staff from presence). `service` brings them the data
+(reporting rollups, SLA contracts, the router's presence log); `controllers` serves /api/v1/wfm.
 """

@@ -27,6 +27,9 @@ birth-death sums.
 
 Service level is answered within T / answered (for Erlang C, everyone is answered); ASA is the mean
 wait of answered contacts; occupancy is the carried load per agent, lambda (1 - P(abandon)) AHT / c.
+
+Shrinkage is the share of paid time in which scheduled staff do not work contacts (breaks, meetings,
+training, absence): `required_staff` = agents / (1 - shrinkage), rounded up.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from dataclasses import dataclass
 _TAIL_LOG = 50.0  # birth-death terms and integrands below e^-50 of their peak are dropped
 _MAX_STATES = 2_000_000  # waiting states summed at most (a very long patience under heavy overload)
 _MAX_AGENTS = 1_000_000
+MAX_SHRINKAGE = 0.9  # beyond it a plan is mostly absence: almost certainly a mistyped figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +129,51 @@ def evaluate(workload: Workload, agents: int, answer_target_seconds: float) -> S
     return _erlang_a_staffing(workload, agents, answer_target_seconds)
 
 
-def required_agents(workload: Workload, answer_target_seconds: float, target_service_level: float) -> int:
-    """The fewest agents whose service level within T reaches the target (a fraction in (0, 1])."""
+def required_agents(
+    workload: Workload, answer_target_seconds: float, target_service_level: float, *, max_agents: int = _MAX_AGENTS
+) -> int:
+    """The fewest agents whose service level within T reaches the target (a fraction in (0, 1]).
+
+    The service level rises with the agents, so the search gallops up from the minimum (1, 2, 4 ... more)
+    and then bisects: a few dozen evaluations where a walk up from one agent would take hundreds (Erlang A
+    starts at one agent). ``ValueError`` when more than ``max_agents`` would be needed.
+    """
     _check(0 < target_service_level <= 1, "target_service_level must be a fraction in (0, 1]")
-    agents = minimum_agents(workload)
-    while evaluate(workload, agents, answer_target_seconds).service_level < target_service_level:
-        agents += 1
-        _check(agents <= _MAX_AGENTS, f"no staffing up to {_MAX_AGENTS} agents reaches the target")
-    return agents
+
+    def meets(agents: int) -> bool:
+        return evaluate(workload, agents, answer_target_seconds).service_level >= target_service_level
+
+    unreachable = f"unreachable: no staffing up to {max_agents} agents reaches the target"
+    short = minimum_agents(workload)  # the largest count known to fall short, once it is checked
+    _check(short <= max_agents, unreachable)
+    if meets(short):
+        return short
+    step = 1
+    while True:
+        enough = min(short + step, max_agents)
+        if meets(enough):
+            break
+        _check(enough < max_agents, unreachable)
+        short, step = enough, step * 2
+    while enough - short > 1:
+        middle = (short + enough) // 2
+        if meets(middle):
+            enough = middle
+        else:
+            short = middle
+    return enough
+
+
+def required_staff(agents: int, shrinkage: float) -> int:
+    """Staff to schedule so that ``agents`` are working contacts after shrinkage (breaks, training, absence).
+
+    agents / (1 - shrinkage), rounded up; a relative 1e-9 is forgiven first, so that 7 agents at 30 %
+    shrinkage are the 10 staff they are and not 11 (7 / 0.7 is 10.000000000000002 in floating point).
+    """
+    _check(isinstance(agents, int) and agents >= 0, f"agents must be an integer >= 0, not {agents!r}")
+    _check(0 <= shrinkage <= MAX_SHRINKAGE, f"shrinkage must be a fraction in [0, {MAX_SHRINKAGE}]")
+    exact = agents / (1.0 - shrinkage)
+    return math.ceil(exact * (1 - 1e-9))
 
 
 # --- Erlang C ----------------------------------------------------------------------------------------

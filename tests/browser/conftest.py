@@ -57,5 +57,29 @@ async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
     await page.wait_for_url(lambda url: "/login" not in url)
 
 
+# The navigation each role sees (operator pages first, then the acting tenant's), as the browser tests expect it.
+OPERATOR_PAGES = ["Tenants", "Live", "Reports", "Agents", "Number registry", "SLA alerts", "Workforce"]
+OPERATOR_ADMIN_NAV = ["Home", *OPERATOR_PAGES, "Operator staff", "Audit log"]
+OPS_MANAGER_NAV = ["Home", *OPERATOR_PAGES, "Audit log"]
+REPORT_VIEWER_NAV = ["Home", "Reports", "SLA attainment", "SLA contract", "SLA alerts"]
+SUPERVISOR_PAGES = [
+    "Live",
+    "Reports",
+    "SLA attainment",
+    "SLA contract",
+    "SLA alerts",
+    "Workforce",
+    "Users",
+    "Agents",
+    "Agent skills",
+    "Queues",
+    "Entry points",
+    "Phone numbers",
+]
+SUPERVISOR_NAV = ["Home", *SUPERVISOR_PAGES]
+TENANT_ADMIN_PAGES = [*SUPERVISOR_PAGES, "API clients", "SSO", "Settings", "Audit log"]
+TENANT_ADMIN_NAV = ["Home", *TENANT_ADMIN_PAGES]
+
+
 async def nav_links(page: Page) -> list[str]:
     return [text.strip() for text in await page.locator('nav[aria-label="Main"] a').all_inner_texts()]

@@ -447,3 +447,32 @@ async def test_the_sla_services_attainment_steers_which_tenant_is_served_first()
         await contact_in(pool, second, "waiting")
         await submit(pool, cmd.AgentPresence(agent_id=agent, state="available"))
         assert (await offer_for(pool, agent)).contact_id == second
+
+
+async def test_the_engine_targets_the_sla_contract_in_force_else_the_strictest_queue() -> None:
+    from app.core.db import CROSS_TENANT_READER_ROLE, system_session
+    from app.sla import schemas as sla_schemas
+    from app.sla import service as sla
+
+    with_contract, without = await make_setup(0), await make_setup(0)
+    with acting_as(OPERATOR.acting_for(with_contract.tenant_id)):
+        async with get_database().session() as session:
+            today = await sla.today(session)
+            await sla.create_contract_version(
+                session,
+                sla_schemas.ContractCreate(
+                    effective_from=today,
+                    definition="answered",
+                    targets=[
+                        sla_schemas.TargetIn(measure="abandonment_rate", window="day", maximum=0.05),
+                        sla_schemas.TargetIn(measure="service_level", window="30min", minimum=0.9, within_seconds=10),
+                    ],
+                ),
+            )
+    async with system_session(CROSS_TENANT_READER_ROLE, read_only=True) as session:
+        config = await routing.load_engine_config(session, offer_timeout_seconds=20)
+    tenants = {t.tenant_id: t for t in config.tenants}
+    contracted = tenants[str(with_contract.tenant_id)]
+    assert (contracted.service_level_target, contracted.answer_target_seconds) == (0.9, 10.0)
+    defaulted = tenants[str(without.tenant_id)]  # both queues: 80% in 20 s (the queue defaults)
+    assert (defaulted.service_level_target, defaulted.answer_target_seconds) == (0.8, 20.0)

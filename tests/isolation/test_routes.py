@@ -7,6 +7,7 @@ and asks for one.
 
 from __future__ import annotations
 
+import string
 import types
 import typing
 import uuid
@@ -19,6 +20,7 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from app.core.settings import Settings
+from app.reporting import schemas as reporting_schemas
 from app.routing import schemas as routing_schemas
 from app.server.app import create_app
 from app.telephony import schemas as telephony_schemas
@@ -39,6 +41,7 @@ EXAMPLE_BODIES: dict[type, Any] = {
     routing_schemas.QueueUpdate: {"name": "Renamed queue"},
     routing_schemas.PhoneNumberUpdate: {"queue_id": "{queue_id}"},
     telephony_schemas.EntryPointUpdate: {"name": "Renamed entry point"},
+    reporting_schemas.ReportScheduleUpdate: {"name": "Renamed schedule"},
 }
 
 
@@ -78,6 +81,8 @@ async def tenant_b() -> TenantB:
         async with get_database().session() as session:
             assignment = (await service.list_tenant_agents(session, cursor=None, limit=10)).items[0]
             routing_ids = await _routing_objects(session, agent.id, provisioned.number)
+            schedule = await _report_schedule(session)
+            contract = await _sla_contract(session)
     return TenantB(
         ids={
             "tenant_id": b.id,
@@ -86,7 +91,9 @@ async def tenant_b() -> TenantB:
             "assignment_id": assignment.id,
             "api_client_id": client.id,
             "provisioned_number_id": provisioned.id,
+            "schedule_id": schedule.id,
             **routing_ids,
+            "contract_id": contract.id,
         }
     )
 
@@ -115,6 +122,28 @@ async def _routing_objects(session: Any, agent_id: uuid.UUID, provisioned_number
         "agent_skill_id": skill.id,
         "agent_attribute_id": attribute.id,
     }
+
+
+async def _sla_contract(session: Any) -> Any:
+    from app.sla import schemas as sla_schemas
+    from app.sla import service as sla
+
+    return await sla.create_contract_version(
+        session,
+        sla_schemas.ContractCreate(
+            effective_from=await sla.today(session),
+            definition="answered",
+            targets=[sla_schemas.TargetIn(measure="service_level", window="day", minimum=0.8, within_seconds=20)],
+        ),
+    )
+
+
+async def _report_schedule(session: Any) -> Any:
+    from app.reporting import service as reporting
+
+    return await reporting.create_schedule(
+        session, reporting_schemas.ReportScheduleCreate(name="B daily", report="volumes", recipients=["b@b.example"])
+    )
 
 
 def _object_routes() -> list[tuple[str, str, Any]]:
@@ -183,9 +212,15 @@ async def test_another_tenants_object_is_not_found(
     names = [segment[1:-1] for segment in path.split("/") if segment.startswith("{")]
     missing = [name for name in names if name not in tenant_b.ids]
     assert not missing, f"{path}: no tenant-B object for {missing}; add one to the tenant_b fixture"
+    body = _example_for(body_type, tenant_b.ids) if body_type is not None else None
+    await _not_found_for_a(tenant_b, callers_of_a, method, path, names, body)
+
+
+async def _not_found_for_a(
+    tenant_b: TenantB, callers_of_a: list[Caller], method: str, path: str, names: list[str], body: Any
+) -> None:
     b_url = path.format(**tenant_b.ids)
     random_url = path.format(**{name: uuid.uuid4() for name in names})
-    body = _example_for(body_type, tenant_b.ids) if body_type is not None else None
     for caller in callers_of_a:
         on_b = await caller.client.request(method, b_url, json=body)
         on_random = await caller.client.request(method, random_url, json=body)
@@ -195,3 +230,15 @@ async def test_another_tenants_object_is_not_found(
         assert on_b.status_code in (401, 403) and on_b.status_code == on_random.status_code, (
             f"{caller.name}: {method} {path} on tenant B's object gave {on_b.status_code} {on_b.text[:200]}"
         )
+
+
+# Routes that name one object in their query rather than their path (not found by the enumeration above).
+QUERY_OBJECT_ROUTES = [("GET", "/api/v1/wfm/forecast?queue_id={queue_id}")]
+
+
+@pytest.mark.parametrize(("method", "path"), QUERY_OBJECT_ROUTES, ids=[f"{m} {p}" for m, p in QUERY_OBJECT_ROUTES])
+async def test_another_tenants_object_in_a_query_is_not_found(
+    tenant_b: TenantB, callers_of_a: list[Caller], method: str, path: str
+) -> None:
+    names = [name for _, name, _, _ in string.Formatter().parse(path) if name]
+    await _not_found_for_a(tenant_b, callers_of_a, method, path, names, None)

@@ -1,9 +1,9 @@
 """Erlang C and Erlang A against textbook values and independent computations.
 
-Independent means another method: exact rational arithmetic on the defining sums (Erlang B and C),
-and a truncated birth-death chain whose waiting time is computed state by state (Erlang C: an arrival
-finding n >= c agents busy waits for n - c + 1 completions at rate c mu; Erlang A: a uniformized chain
-of the tagged caller's place in line, with its own abandonment).
+Independent means another method (tests/unit/workforce/reference.py): exact rational arithmetic on the
+defining sums (Erlang B and C), and a truncated birth-death chain whose waiting time is computed state by
+state (Erlang C: an arrival finding n >= c agents busy waits for n - c + 1 completions at rate c mu;
+Erlang A: a uniformized chain of the tagged caller's place in line, with its own abandonment).
 """
 
 from __future__ import annotations
@@ -15,71 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.workforce.erlang import Workload, erlang_b, erlang_c, evaluate, minimum_agents, required_agents
-
-
-def exact_erlang_b(agents: int, load: Fraction) -> Fraction:
-    terms = [load**k / math.factorial(k) for k in range(agents + 1)]
-    return terms[-1] / sum(terms)
-
-
-def exact_erlang_c(agents: int, load: Fraction) -> Fraction:
-    top = load**agents / math.factorial(agents) * agents / (agents - load)
-    return top / (sum(load**k / math.factorial(k) for k in range(agents)) + top)
-
-
-def birth_death(workload: Workload, agents: int, states: int) -> list[float]:
-    """Stationary distribution of the truncated M/M/c(+M) chain, from detailed balance."""
-    lam, mu = workload.arrival_rate, 1 / workload.aht_seconds
-    theta = 0.0 if workload.patience_seconds is None else 1 / workload.patience_seconds
-    weights = [1.0]
-    for n in range(1, states):
-        weights.append(weights[-1] * lam / (min(n, agents) * mu + max(n - agents, 0) * theta))
-    total = math.fsum(weights)
-    return [w / total for w in weights]
-
-
-def poisson_below(mean: float, k: int) -> float:
-    """P(Poisson(mean) < k), which is P(Erlang(k, rate) > t) for mean = rate t."""
-    term, total = math.exp(-mean), 0.0
-    for i in range(k):
-        total += term
-        term *= mean / (i + 1)
-    return total
-
-
-def independent_c(workload: Workload, agents: int, target: float) -> tuple[float, float]:
-    """(P(wait), service level within T) of M/M/c."""
-    pi = birth_death(workload, agents, 3000)
-    rate = agents / workload.aht_seconds
-    late = math.fsum(p * poisson_below(rate * target, n - agents + 1) for n, p in enumerate(pi) if n >= agents)
-    return math.fsum(pi[agents:]), 1 - late
-
-
-def independent_a(workload: Workload, agents: int, target: float, states: int = 200) -> tuple[float, float, float]:
-    """(P(wait), P(abandon), answered within T / answered) of M/M/c+M."""
-    assert workload.patience_seconds is not None
-    pi = birth_death(workload, agents, agents + states)
-    lam, theta = workload.arrival_rate, 1 / workload.patience_seconds
-    service = agents / workload.aht_seconds
-    p_wait = math.fsum(pi[agents:])
-    abandon = theta * math.fsum((n - agents) * p for n, p in enumerate(pi) if n > agents) / lam
-    # The tagged caller with i ahead: moves up at c mu + i theta (served from i = 0), abandons at theta.
-    line = pi[agents:]
-    uniform = service + len(line) * theta + theta
-    mean = uniform * target
-    served = within = 0.0
-    for step in range(int(mean + 12 * math.sqrt(mean) + 30) if mean > 0 else 0):  # T = 0: nobody queued is in
-        within += math.exp(-mean + step * math.log(mean) - math.lgamma(step + 1)) * served
-        served += line[0] * service / uniform
-        moved = [0.0] * len(line)
-        for i, mass in enumerate(line):
-            moved[i] += mass * (1 - (service + i * theta + theta) / uniform)
-            if i:
-                moved[i - 1] += mass * (service + i * theta) / uniform
-        line = moved
-    return p_wait, abandon, ((1 - p_wait) + within) / (1 - abandon)
-
+from app.workforce.erlang import (
+    MAX_SHRINKAGE,
+    Workload,
+    erlang_b,
+    erlang_c,
+    evaluate,
+    minimum_agents,
+    required_agents,
+    required_staff,
+)
+from tests.unit.workforce.reference import birth_death, exact_erlang_b, exact_erlang_c, independent_a, independent_c
 
 # --- textbook values ---------------------------------------------------------------------------------
 
@@ -277,3 +223,52 @@ def test_bad_staffing_questions_are_refused() -> None:
 def test_no_calls_means_no_waiting() -> None:
     staffing = evaluate(Workload(0, 1800, 180), 3, 20)
     assert (staffing.p_wait, staffing.service_level, staffing.asa_seconds, staffing.occupancy) == (0, 1, 0, 0)
+
+
+# --- the search and shrinkage ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("calls", "aht", "patience", "target", "goal"),
+    [(330, 60, 90.0, 20.0, 0.8), (3600, 100, 60.0, 20.0, 0.8), (900, 60, None, 10.0, 0.9), (40, 300, 30.0, 5.0, 0.95)],
+)
+def test_the_search_finds_what_a_walk_up_from_the_minimum_finds(
+    calls: float, aht: float, patience: float | None, target: float, goal: float
+) -> None:
+    workload = Workload(calls, 3600, aht, patience)
+    walked = minimum_agents(workload)
+    while evaluate(workload, walked, target).service_level < goal:
+        walked += 1
+    assert required_agents(workload, target, goal) == walked
+
+
+def test_a_target_beyond_the_agents_allowed_is_unreachable() -> None:
+    workload = Workload(100, 1800, 180)  # 10 Erlangs: 14 agents for 80 % in 20 s
+    assert required_agents(workload, 20, 0.8, max_agents=14) == 14
+    with pytest.raises(ValueError, match="unreachable"):
+        required_agents(workload, 20, 0.8, max_agents=13)
+    with pytest.raises(ValueError, match="unreachable"):
+        required_agents(Workload(100_000, 1800, 180), 20, 0.8, max_agents=1000)  # 10,000 Erlangs
+
+
+@pytest.mark.parametrize(
+    ("agents", "shrinkage", "staff"),
+    # 14 agents at 30 %: the Call Centre Helper worked example's 20; 7 / 0.7 is 10.000000000000002 in floats.
+    [(14, 0.3, 20), (7, 0.3, 10), (10, 0.0, 10), (0, 0.5, 0), (1, 0.9, 10), (15, 0.35, 24), (3, 1 / 3, 5)],
+)
+def test_required_staff_covers_shrinkage(agents: int, shrinkage: float, staff: int) -> None:
+    assert required_staff(agents, shrinkage) == staff
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(agents=st.integers(min_value=0, max_value=5000), shrinkage=st.floats(min_value=0, max_value=MAX_SHRINKAGE))
+def test_required_staff_is_the_fewest_covering_the_agents(agents: int, shrinkage: float) -> None:
+    staff = required_staff(agents, shrinkage)
+    assert staff * (1 - shrinkage) >= agents * (1 - 1e-9)
+    assert staff == 0 or (staff - 1) * (1 - shrinkage) < agents
+
+
+@pytest.mark.parametrize(("agents", "shrinkage"), [(5, -0.1), (5, 0.95), (-1, 0.3), (5, math.nan)])
+def test_bad_shrinkage_is_refused(agents: int, shrinkage: float) -> None:
+    with pytest.raises(ValueError, match=r"shrinkage|agents"):
+        required_staff(agents, shrinkage)
