@@ -99,13 +99,15 @@ def live_stream(
     *,
     event: str,
     min_interval: float = 0.0,
+    refresh: float | None = None,
 ) -> ServerSentEvent:
     """An SSE response: the fragment at once, then again after each notice that changed it.
 
     Each fragment's event id names what it shows; a browser reconnecting sends the last one back
     (``Last-Event-ID``) and is not sent the same fragment again (which would reset what the person was
     choosing in its forms). ``min_interval`` spaces re-reads on busy channels (the pool's has a notice
-    after every router batch).
+    after every router batch). ``refresh``: re-read also after that many seconds without a notice, for a
+    fragment showing figures that change without the router (the SLA job's evaluations).
     """
     last_seen = request.headers.get("last-event-id")
 
@@ -128,9 +130,11 @@ def live_stream(
                     pause = last_read + min_interval - time.monotonic()
                     if pause > 0:
                         await asyncio.sleep(pause)
-                changed = await notice(pubsub, min(KEEPALIVE_SECONDS, end - time.monotonic()))
+                wait = min(KEEPALIVE_SECONDS, end - time.monotonic())
+                changed = await notice(pubsub, wait if refresh is None else min(wait, refresh))
                 if not changed:
                     yield ServerSentEventMessage(comment="keepalive")
+                    changed = refresh is not None
 
     return ServerSentEvent(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

@@ -77,6 +77,19 @@ class PresenceFigures(msgspec.Struct, frozen=True, kw_only=True):
     offline: float
 
 
+class PoolPresence(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole pool's seconds per presence state over a span (offline left out: not staffed time), with
+    occupancy (on contact and wrap-up over working time: not on break) and utilisation (working over staffed)."""
+
+    available: float
+    offered: float
+    on_contact: float
+    wrap_up: float
+    on_break: float
+    occupancy: float | None
+    utilisation: float | None
+
+
 # --- reports -----------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,8 @@ Assumption: a tenant's contacts and an agent's presence each come from one route
 orders one pool's log only).
 
 Other domains read the rollups through ``queue_intervals``, ``tenant_totals``, ``sla_counts`` and
-``presence_intervals`` (the acting tenant's, like every query here).
+``presence_intervals`` (the acting tenant's, like every query here); the operator's wallboard reads the whole
+pool through ``pool_presence`` and ``busy_seconds_by_tenant`` in an audited cross-tenant session.
 """
 
 from __future__ import annotations
@@ -601,6 +602,43 @@ async def presence_intervals(
     ]
 
 
+async def pool_presence(reader: AsyncSession, start: dt.datetime, end: dt.datetime) -> schemas.PoolPresence:
+    """Every agent's presence over the intervals in [start, end), summed: the shared pool's time, for the operator.
+
+    ``reader`` is a ``tenants.service.cross_tenant_read`` session. A state is counted once it has ended.
+    """
+    statement = select(*_presence_sums()).where(
+        col(AgentIntervalState.interval_start) >= start, col(AgentIntervalState.interval_start) < end
+    )
+    figures = _Presence.of((await reader.execute(statement)).one()._mapping)
+    return schemas.PoolPresence(
+        **dataclasses.asdict(figures), occupancy=figures.occupancy(), utilisation=figures.utilisation()
+    )
+
+
+def _busy() -> Any:
+    """An agent row's busy seconds: talk, hold and wrap-up."""
+    return (
+        col(IntervalRollup.talk_seconds_sum)
+        + col(IntervalRollup.hold_seconds_sum)
+        + col(IntervalRollup.wrap_seconds_sum)
+    )
+
+
+async def busy_seconds_by_tenant(reader: AsyncSession, start: dt.datetime, end: dt.datetime) -> dict[uuid.UUID, float]:
+    """Each tenant's agent time (talk, hold and wrap-up) in the intervals in [start, end), from the rollups'
+    agent rows (handle-based: the interval the work ended in); tenants with none are absent.
+
+    ``reader`` is a ``tenants.service.cross_tenant_read`` session (every tenant's rows).
+    """
+    statement = (
+        select(col(IntervalRollup.tenant_id), _sum(_busy(), "busy"))
+        .where(*_in_window(start, end), col(IntervalRollup.agent_id).is_not(None))
+        .group_by(col(IntervalRollup.tenant_id))
+    )
+    return {row.tenant_id: float(row.busy) for row in (await reader.execute(statement)).all() if row.busy}
+
+
 def _tenant_agents(agent_ids: Sequence[uuid.UUID] | None) -> Any:
     """The acting tenant's agents (its assignments, under its filter and row-level security)."""
     statement = select(col(AgentAssignment.agent_id))
@@ -1006,12 +1044,7 @@ async def occupancy_report(session: AsyncSession, query: schemas.ReportQuery) ->
 async def _tenant_busy(session: AsyncSession, scope: _Scope, group: Any) -> dict[Any, float]:
     """Talk, hold and wrap-up for this tenant from its agent rows, grouped by ``group`` (bucket or agent)."""
     key = group.label("key")
-    busy = (
-        col(IntervalRollup.talk_seconds_sum)
-        + col(IntervalRollup.hold_seconds_sum)
-        + col(IntervalRollup.wrap_seconds_sum)
-    )
-    statement = select(key, _sum(busy, "busy")).where(*scope.rollup_rows(by_agent=True)).group_by(key)
+    statement = select(key, _sum(_busy(), "busy")).where(*scope.rollup_rows(by_agent=True)).group_by(key)
     return {row.key: float(row.busy) for row in (await session.execute(statement)).all()}
 
 

@@ -41,7 +41,7 @@ from app.routing.models import (
 from app.sla.models import SlaContractVersion, SlaTarget
 from app.telephony.models import EntryPoint, ProvisionedNumber
 from tenants.models import Agent, AgentAssignment, Tenant, TenantStatus, User
-from tenants.service import assignments_of, audit, cross_tenant_read, is_agent_assigned, tenant_names
+from tenants.service import assignments_of, audit, is_agent_assigned, tenant_names
 
 CONFIGURATION_CHANGED_TOPIC = "routing.configuration_changed"
 _OutT = TypeVar("_OutT", bound=msgspec.Struct)
@@ -721,13 +721,23 @@ async def tenant_live_names(session: AsyncSession) -> tuple[dict[uuid.UUID, Live
     return await _live_queues(session), dict(agents)
 
 
-async def pool_live_names() -> tuple[dict[uuid.UUID, LiveQueue], dict[uuid.UUID, str]]:
-    """Every tenant's queues and the pool's agents' names, for the operator's board (an audited read)."""
-    async with cross_tenant_read("live board of every tenant's queues and the agent pool") as session:
-        agents = (
-            await session.exec(select(Agent.id, User.display_name).join(User, col(User.id) == col(Agent.user_id)))
-        ).all()
-        return await _live_queues(session), dict(agents)
+class PoolLiveNames(msgspec.Struct, frozen=True, kw_only=True):
+    """What the operator's board names: every tenant's queues, the pool's agents, the tenants each agent serves."""
+
+    queues: dict[uuid.UUID, LiveQueue]
+    agents: dict[uuid.UUID, str]
+    tenants_of: dict[uuid.UUID, tuple[uuid.UUID, ...]]
+
+
+async def pool_live_names(reader: AsyncSession) -> PoolLiveNames:
+    """Names for the operator's board; ``reader`` is a ``tenants.service.cross_tenant_read`` session."""
+    agents = (
+        await reader.exec(select(Agent.id, User.display_name).join(User, col(User.id) == col(Agent.user_id)))
+    ).all()
+    tenants_of: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
+    for agent_id, tenant_id in (await reader.exec(select(AgentAssignment.agent_id, AgentAssignment.tenant_id))).all():
+        tenants_of[agent_id] = (*tenants_of.get(agent_id, ()), tenant_id)  # type: ignore[arg-type]
+    return PoolLiveNames(queues=await _live_queues(reader), agents=dict(agents), tenants_of=tenants_of)
 
 
 # --- returning callers ---------------------------------------------------------------------------

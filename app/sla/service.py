@@ -11,6 +11,8 @@ Public functions other domains call:
   service-level target (the one routing is steered by).
 - ``evaluate(session, now)``: evaluates and stores every current window, raises alerts, and returns the
   ``AttainmentUpdate`` for the router (None without a service-level target); ``send_attainment`` submits it.
+- ``service_levels_of_every_tenant(reader, now)``: each tenant's primary service level in its current window,
+  read in an audited cross-tenant session (the operator's wallboard).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from app.routing.commands import AttainmentUpdate, submit
 from app.sla import engine, schemas
 from app.sla.models import SlaAlert, SlaContractVersion, SlaEvaluation, SlaTarget
 from app.telephony.hours import is_open
-from tenants.service import audit, cross_tenant_read, get_tenant
+from tenants.service import audit, cross_tenant_read, get_tenant, tenant_choices
 
 AT_RISK_TOPIC = "sla.at_risk"
 BREACHED_TOPIC = "sla.breached"
@@ -331,7 +333,11 @@ async def contract_in_force(session: AsyncSession, on: dt.date | None = None) ->
 
 def primary_service_level(contract: schemas.ContractOut) -> schemas.TargetOut | None:
     """The contract's first service-level target: the one routing is steered by and the chart shows."""
-    return next((t for t in contract.targets if t.measure == engine.Measure.SERVICE_LEVEL), None)
+    return _first_service_level(contract.targets)
+
+
+def _first_service_level(targets: Iterable[schemas.TargetOut]) -> schemas.TargetOut | None:
+    return next((t for t in targets if t.measure == engine.Measure.SERVICE_LEVEL), None)
 
 
 # --- counts: the reporting rollups (``app.reporting.service``), per 15-minute interval --------------
@@ -611,14 +617,11 @@ async def send_attainment(redis: aioredis.Redis, command: AttainmentUpdate, *, p
 # --- reading the evaluations -----------------------------------------------------------------------
 
 
-async def current_attainment(session: AsyncSession) -> schemas.AttainmentOut:
-    """Each target of the contract in force, in its current window, as the last evaluation left it."""
-    calendar = await _calendar(session)
-    contract = await contract_in_force(session)
-    if contract is None:
-        raise NotFoundError("no SLA contract is in force for this tenant")
-    now = utcnow()
-    windows = {t.id: engine.window_at(now, engine.WindowKind(t.window), calendar.timezone) for t in contract.targets}
+async def _attainments(
+    session: AsyncSession, targets: Sequence[tuple[schemas.TargetOut, str]], now: dt.datetime
+) -> list[schemas.TargetAttainment]:
+    """Each (target, its tenant's time zone) in its window at ``now``, as the last evaluation left it."""
+    windows = {t.id: engine.window_at(now, engine.WindowKind(t.window), zone) for t, zone in targets}
     rows = (
         await session.exec(
             select(SlaEvaluation).where(
@@ -629,11 +632,11 @@ async def current_attainment(session: AsyncSession) -> schemas.AttainmentOut:
         )
     ).all()
     stored = {(row.target_id, _utc(row.window_start)): row for row in rows}
-    targets = []
-    for target in contract.targets:
+    found = []
+    for target, _ in targets:
         window = windows[target.id]
         row = stored.get((target.id, window.start))
-        targets.append(
+        found.append(
             schemas.TargetAttainment(
                 target=target,
                 window_start=window.start,
@@ -645,7 +648,50 @@ async def current_attainment(session: AsyncSession) -> schemas.AttainmentOut:
                 evaluated_at=row.evaluated_at if row else None,
             )
         )
+    return found
+
+
+async def current_attainment(session: AsyncSession) -> schemas.AttainmentOut:
+    """Each target of the contract in force, in its current window, as the last evaluation left it."""
+    calendar = await _calendar(session)
+    contract = await contract_in_force(session)
+    if contract is None:
+        raise NotFoundError("no SLA contract is in force for this tenant")
+    targets = await _attainments(session, [(t, calendar.timezone) for t in contract.targets], utcnow())
     return schemas.AttainmentOut(contract=contract, targets=targets)
+
+
+async def service_levels_of_every_tenant(
+    reader: AsyncSession, now: dt.datetime
+) -> dict[uuid.UUID, schemas.TargetAttainment]:
+    """Each tenant's primary service-level target (of the contract in force on its local date) in its window at
+    ``now``, as the last evaluation left it: the operator's wallboard. Tenants without one are absent.
+
+    ``reader`` is a ``tenants.service.cross_tenant_read`` session (audited, read-only, every tenant).
+    """
+    zones = {tenant.id: tenant.timezone for tenant in await tenant_choices(reader)}
+    statement = select(
+        col(SlaContractVersion.tenant_id),
+        col(SlaContractVersion.id),
+        col(SlaContractVersion.effective_from),
+        col(SlaContractVersion.version),
+    )
+    histories: dict[uuid.UUID, _History] = {}
+    for tenant_id, version_id, effective_from, number in (await reader.exec(statement)).all():
+        histories.setdefault(tenant_id, _History([])).rows.append((version_id, effective_from, number))  # type: ignore[arg-type]
+    in_force: dict[uuid.UUID, uuid.UUID] = {}
+    for tenant_id, history in histories.items():
+        current = history.in_force(engine.local_date(now, zones[tenant_id])) if tenant_id in zones else None
+        if current is not None:
+            in_force[tenant_id] = current
+    targets_of = await _targets_of(reader, in_force.values())
+    primaries = {}
+    for tenant_id, version_id in in_force.items():
+        primary = _first_service_level(_target_out(t) for t in targets_of[version_id])
+        if primary is not None:
+            primaries[tenant_id] = primary
+    found = await _attainments(reader, [(t, zones[tenant_id]) for tenant_id, t in primaries.items()], now)
+    return dict(zip(primaries, found, strict=True))
 
 
 async def interval_series(session: AsyncSession, day: dt.date) -> schemas.IntervalSeriesOut:

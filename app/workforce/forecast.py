@@ -9,24 +9,27 @@ and slot(t) its 15-minute slot of the week in the tenant's time zone (672 slots,
 
     y(t) ~ (level + trend * t) * season[slot(t)],        the seasonal indices averaging 1,
 
-fitted by weighted least squares: minimise sum w (y - (level + trend t) season[slot])^2. Write the line
-as level (1 + r t): for a given ratio r each slot's level x index has a closed form (a one-variable least
-squares within the slot), so the sum of squares left is a function of r alone (variable projection). It
-is minimised over the ratios that keep the line positive across the history: a grid of end/start ratios
-from e^-4 to e^4, then the root of its derivative next to the best grid point (false position), to
-1e-14. The level is then the mean of the slots' level x index (so the indices average 1). A
-multiplicative season is the usual choice for contact volumes: the daily peaks grow with the trend, and
-a slot that never has contacts (a closed night) forecasts exactly 0.
+fitted by weighted least squares: minimise sum w (y - (level + trend t) season[slot])^2. Only the line's
+shape matters (scaling the line and dividing the indices by the same number changes nothing), so write it
+by its values at the history's start and end, cos a and sin a for an angle a in [0, pi): every line up to
+scale, a flat one, one rising from 0 or falling to 0, one crossing 0 within the history. For a given angle
+each slot's level x index has a closed form (a one-variable least squares within the slot), so the sum of
+squares left is a function of the angle alone (variable projection). It is minimised over a grid of 64
+angles, then at the root of its derivative next to the best grid point (false position), to 1e-14. The
+level is then the mean of the slots' level x index (so the indices average 1). A multiplicative season is
+the usual choice for contact volumes: the daily peaks grow with the trend, and a slot that never has
+contacts (a closed night) forecasts exactly 0.
 
 - Volume: y = contacts offered in the interval, w = 1 for every interval (a quiet interval is a 0).
 - AHT: y = the interval's mean handle time, w = the contacts handled in it, so busy intervals count for
   more and an interval where nothing was handled counts for nothing.
 
 Limits, on purpose: the trend needs two weeks of history (with less, each slot is seen at most once and
-any trend could hide in the indices, so the line is flat); a slot of the week never seen takes the mean
+any trend could hide in the indices, so the line is flat; the same when no slot has values at two
+instants, as for a handle time measured once per slot); a slot of the week never seen takes the mean
 index of the same time of day on the days that were seen (1, the level, when that time of day was never
-seen either); forecasts below zero (a falling trend carried far) are 0. Holidays and one-off events are
-not modelled: they show up in the held-out error.
+seen either); forecasts below zero (a falling trend carried far, or a line that crossed 0 within the
+history) are 0. Holidays and one-off events are not modelled: they show up in the held-out error.
 
 Held-out error: the last `weeks` whole weeks of the history are kept out, the model is fitted on the rest
 and forecasts them. Volume: WAPE = sum |actual - forecast| / sum actual; MAPE = the mean of
@@ -42,14 +45,16 @@ import math
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 INTERVAL = dt.timedelta(minutes=15)
 INTERVAL_SECONDS = 900
 SLOTS_PER_DAY = 96
 SLOTS_PER_WEEK = 7 * SLOTS_PER_DAY
 _WEEK_SECONDS = 7 * 86_400.0
-_RATIO_GRID = [i / 4 for i in range(-16, 17)]  # log of the line's end/start ratio over the history
-_ROOT_STEPS = 100  # at most; it stops when the bracket is narrower than 1e-14 of the ratios' scale
+_ANGLES = 64  # the grid of the line's shapes: a step of under 3 degrees
+_ROOT_STEPS = 100  # at most; it stops when the bracket is narrower than _ANGLE_TOLERANCE
+_ANGLE_TOLERANCE = 1e-14
 
 
 def _check(ok: bool, message: str) -> None:
@@ -185,106 +190,108 @@ class Forecast:
 # --- fitting -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _SlotSums:
-    """The weighted sums the least squares needs, per slot of the week that has any weight: with them each
-    evaluation costs one pass over at most 672 slots, however long the history."""
+class _Slot(NamedTuple):
+    """The weighted sums the least squares needs for one slot of the week with weight, times t in units of the
+    history's span (0 at its start, 1 at its end): with them each evaluation costs one pass over at most 672
+    slots, however long the history."""
 
-    slots: tuple[int, ...]  # the slots with weight
-    weight: tuple[float, ...]  # W = sum w
-    time: tuple[float, ...]  # T = sum w t
-    time2: tuple[float, ...]  # TT = sum w t^2
-    value: tuple[float, ...]  # Y = sum w y
-    value_time: tuple[float, ...]  # YT = sum w y t
-    mean_time: tuple[float, ...]  # T / W
-    spread: tuple[float, ...]  # TT - T^2 / W, the weighted spread of the times (>= 0)
+    of_week: int  # the slot of the week (0-671)
+    weight: float  # W = sum w
+    mean_time: float  # m = sum w t / W
+    spread: float  # V = sum w (t - m)^2: exactly 0 for a slot with weight at one instant only
+    value: float  # Y = sum w y
+    value_time: float  # YT = sum w y t
 
-    @classmethod
-    def of(
-        cls, times: Sequence[float], slots: Sequence[int], values: Sequence[float], weights: Sequence[float]
-    ) -> _SlotSums:
-        sums = [[0.0] * SLOTS_PER_WEEK for _ in range(5)]
-        weight, time, time2, value, value_time = sums
-        for t, k, y, w in zip(times, slots, values, weights, strict=True):
-            if w:
-                weight[k] += w
-                time[k] += w * t
-                time2[k] += w * t * t
-                value[k] += w * y
-                value_time[k] += w * y * t
-        used = [k for k in range(SLOTS_PER_WEEK) if weight[k] > 0]
-        mean = [time[k] / weight[k] for k in used]
-        return cls(
-            slots=tuple(used),
-            weight=tuple(weight[k] for k in used),
-            time=tuple(time[k] for k in used),
-            time2=tuple(time2[k] for k in used),
-            value=tuple(value[k] for k in used),
-            value_time=tuple(value_time[k] for k in used),
-            mean_time=tuple(mean),
-            spread=tuple(max(0.0, time2[k] - time[k] * m) for k, m in zip(used, mean, strict=True)),
+    def fit(self, start: float, rise: float) -> tuple[float, float]:
+        """(sum w y L, sum w L^2) for the line L(t) = start + rise t. The second as W (start + rise m)^2 +
+        rise^2 V: two terms >= 0, where expanding the square would cancel when the line nears 0 in the slot."""
+        at_mean = start + rise * self.mean_time
+        return start * self.value + rise * self.value_time, self.weight * at_mean * at_mean + rise * rise * self.spread
+
+
+def _slot_sums(
+    times: Sequence[float], slots: Sequence[int], values: Sequence[float], weights: Sequence[float]
+) -> list[_Slot]:
+    """The sums of each slot of the week with weight, in the slots' order."""
+    weight, mean, spread, value, value_time = ([0.0] * SLOTS_PER_WEEK for _ in range(5))
+    for t, k, y, w in zip(times, slots, values, weights, strict=True):
+        if w:
+            # The weighted running mean and spread (West): no cancellation, and a spread of exactly 0 for a
+            # slot seen once, which the line's shape must then leave alone (see fit_seasonal_trend).
+            weight[k] += w
+            delta = t - mean[k]
+            mean[k] += delta * (w / weight[k])
+            spread[k] += w * delta * (t - mean[k])
+            value[k] += w * y
+            value_time[k] += w * y * t
+    return [
+        _Slot(k, weight[k], mean[k], spread[k], value[k], value_time[k]) for k in range(SLOTS_PER_WEEK) if weight[k] > 0
+    ]
+
+
+def _line(angle: float) -> tuple[float, float]:
+    """The line worth cos(angle) at the history's start and sin(angle) at its end, as (start, rise)."""
+    start, end = math.cos(angle), math.sin(angle)
+    return start, end - start
+
+
+def _explained(sums: Sequence[_Slot], angle: float) -> float:
+    """sum over slots of (sum w y L)^2 / sum w L^2: the sum of squares the fit removes with the line at ``angle``."""
+    start, rise = _line(angle)
+    fits = [slot.fit(start, rise) for slot in sums]
+    return math.fsum(fitted * fitted / square for fitted, square in fits)
+
+
+def _slope(sums: Sequence[_Slot], angle: float) -> float:
+    """d/d(angle) of ``_explained``: zero at the fit."""
+    start, rise = _line(angle)
+    start_turn, rise_turn = -math.sin(angle), math.cos(angle) + math.sin(angle)  # d/d(angle) of start and rise
+    terms = []
+    for slot in sums:
+        fitted, square = slot.fit(start, rise)
+        index = fitted / square
+        fitted_turn = start_turn * slot.value + rise_turn * slot.value_time
+        square_turn = 2 * (
+            (start_turn + rise_turn * slot.mean_time) * slot.weight * (start + rise * slot.mean_time)
+            + rise_turn * rise * slot.spread
         )
+        terms.append(index * (2 * fitted_turn - index * square_turn))
+    return math.fsum(terms)
 
-    def _fits(self, ratio: float) -> list[tuple[float, float]]:
-        """Per slot: (Y + r YT, sum w (1 + r t)^2). The second is W (1 + r mean_t)^2 + r^2 spread: two terms
-        >= 0, where W + 2 r T + r^2 TT would cancel to 0 (or below) when the line nears 0 in the slot."""
-        return [
-            (y + ratio * yt, w * (1 + ratio * m) ** 2 + ratio * ratio * v)
-            for y, yt, w, m, v in zip(
-                self.value, self.value_time, self.weight, self.mean_time, self.spread, strict=True
-            )
-        ]
 
-    def season(self, ratio: float) -> list[float | None]:
-        """Each slot's level x index for the line 1 + ratio t (None: the slot has no weight)."""
-        found: list[float | None] = [None] * SLOTS_PER_WEEK
-        for k, (fitted, square) in zip(self.slots, self._fits(ratio), strict=True):
-            found[k] = fitted / square
-        return found
-
-    def explained(self, ratio: float) -> float:
-        """sum over slots of (Y + r YT)^2 / sum w (1 + r t)^2: the sum of squares the fit removes."""
-        return math.fsum(fitted * fitted / square for fitted, square in self._fits(ratio))
-
-    def slope(self, ratio: float) -> float:
-        """d/dr of ``explained``: zero at the fit."""
-        return math.fsum(
-            fitted / square * (2 * yt - fitted * (2 * t + 2 * ratio * t2) / square)
-            for (fitted, square), yt, t, t2 in zip(
-                self._fits(ratio), self.value_time, self.time, self.time2, strict=True
-            )
-        )
-
-    def best_ratio(self, span: float) -> float:
-        """The ratio r of the least squares over a history ``span`` weeks long (see the module docstring)."""
-        grid = [math.expm1(u) / span for u in _RATIO_GRID]
-        scores = [self.explained(r) for r in grid]
-        best = max(range(len(grid)), key=lambda i: (scores[i], -abs(grid[i])))
-        low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-        rising, falling = self.slope(low), self.slope(high)
-        if rising <= 0 or falling >= 0:
-            return grid[best]  # the maximum is on the grid's edge
-        # The explained sum rises then falls around its maximum: the root of its slope, by false position with
-        # the Illinois step (the end that stays put has its value halved), which keeps the bracket and
-        # converges superlinearly where bisection would need some fifty steps.
-        tolerance = 1e-14 / span
-        kept = 0
-        for _ in range(_ROOT_STEPS):
-            middle = high - falling * (high - low) / (falling - rising)
-            if not low < middle < high:
-                middle = (low + high) / 2
-            value = self.slope(middle)
-            if value > 0:
-                low, rising = middle, value
-                falling, kept = (falling / 2, kept) if kept == 1 else (falling, 1)
-            elif value < 0:
-                high, falling = middle, value
-                rising, kept = (rising / 2, kept) if kept == -1 else (rising, -1)
-            else:
-                return middle
-            if high - low <= tolerance:
-                break
-        return (low + high) / 2
+def _best_line(sums: Sequence[_Slot]) -> tuple[float, float]:
+    """The (start, rise) of the least squares (see the module docstring), for slots each seen at two instants
+    or more: then every sum w L^2 is above 0, whatever the line."""
+    step = math.pi / _ANGLES
+    grid = [i * step for i in range(_ANGLES)]
+    scores = [_explained(sums, angle) for angle in grid]
+    best = grid[max(range(_ANGLES), key=scores.__getitem__)]
+    # A line and its opposite fit alike (the indices change sign): the angles go round, and the neighbours of
+    # 0 are -step and step.
+    low, high = best - step, best + step
+    rising, falling = _slope(sums, low), _slope(sums, high)
+    if rising <= 0 or falling >= 0:
+        return _line(best)  # the explained sum wiggles within a grid step (weight piled on few instants)
+    # The explained sum rises then falls around its maximum: the root of its slope, by false position with
+    # the Illinois step (the end that stays put has its value halved), which keeps the bracket and
+    # converges superlinearly where bisection would need some fifty steps.
+    kept = 0
+    for _ in range(_ROOT_STEPS):
+        middle = high - falling * (high - low) / (falling - rising)
+        if not low < middle < high:
+            middle = (low + high) / 2
+        value = _slope(sums, middle)
+        if value > 0:
+            low, rising = middle, value
+            falling, kept = (falling / 2, kept) if kept == 1 else (falling, 1)
+        elif value < 0:
+            high, falling = middle, value
+            rising, kept = (rising / 2, kept) if kept == -1 else (rising, -1)
+        else:
+            return _line(middle)
+        if high - low <= _ANGLE_TOLERANCE:
+            break
+    return _line((low + high) / 2)
 
 
 def _fill(season: list[float | None]) -> list[float]:
@@ -308,23 +315,32 @@ def fit_seasonal_trend(
     """The least-squares seasonal index times linear trend (see the module docstring); None without weight."""
     zone = _zone(timezone)
     times = [(at - origin).total_seconds() / _WEEK_SECONDS for at in starts]
-    sums = _SlotSums.of(times, [slot_of_week(at, zone) for at in starts], values, weights)
-    if not sums.slots:
-        return None
-    flat = SeasonalTrend(origin, 0.0, 0.0, tuple([1.0] * SLOTS_PER_WEEK), timezone)
-    if math.fsum(sums.value) == 0:
-        return flat  # nothing but zeros
-    # Two weeks at least between the first and the last weighted interval, or a trend is not told from the season.
     seen = [t for t, w in zip(times, weights, strict=True) if w > 0]
-    span = max(seen) + 1 / SLOTS_PER_WEEK  # the line must stay positive up to the end of the last interval
-    ratio = sums.best_ratio(span) if max(seen) - min(seen) >= 2 - 1 / SLOTS_PER_WEEK else 0.0
-    scaled = sums.season(ratio)
+    if not seen:
+        return None
+    span = max(seen) + 1 / SLOTS_PER_WEEK  # in weeks, to the end of the last weighted interval
+    sums = _slot_sums([t / span for t in times], [slot_of_week(at, zone) for at in starts], values, weights)
+    flat = SeasonalTrend(origin, 0.0, 0.0, tuple([1.0] * SLOTS_PER_WEEK), timezone)
+    if math.fsum(slot.value for slot in sums) == 0:
+        return flat  # nothing but zeros
+    # The line's shape is told from the season only by slots with values at two instants or more (a slot seen
+    # once is fitted exactly by its index, whatever the line), and over two weeks at least between the first
+    # and the last weighted interval; otherwise it is flat.
+    shaping = [slot for slot in sums if slot.spread > 0 and slot.value > 0]
+    long_enough = max(seen) - min(seen) >= 2 - 1 / SLOTS_PER_WEEK
+    start, rise = _best_line(shaping) if long_enough and shaping else (1.0, 0.0)
+    scaled: list[float | None] = [None] * SLOTS_PER_WEEK
+    for slot in sums:
+        fitted, square = slot.fit(start, rise)
+        # square is 0 only for a slot seen once exactly where the line is 0: any index fits it as well, 0 does.
+        scaled[slot.of_week] = fitted / square if square else 0.0
     known = [c for c in scaled if c is not None]
-    level = math.fsum(known) / len(known)
-    if level <= 0:
-        return flat
-    season = [c / level if c is not None else None for c in scaled]
-    return SeasonalTrend(origin, level, level * ratio, tuple(_fill(season)), timezone)
+    mean = math.fsum(known) / len(known)
+    if mean == 0:
+        return flat  # the indices cancel out: none averaging 1 describes them
+    # Dividing by the mean (of either sign) makes the indices average 1 and leaves the product unchanged.
+    season = [c / mean if c is not None else None for c in scaled]
+    return SeasonalTrend(origin, mean * start, mean * rise / span, tuple(_fill(season)), timezone)
 
 
 def fit(history: History) -> Model:

@@ -167,13 +167,29 @@ def test_a_forecast_that_ignores_the_trend_shows_it_in_the_bias() -> None:
     assert flat.bias is not None and flat.bias < -0.15
 
 
-def test_a_noise_free_history_is_forecast_exactly() -> None:
-    calls = [(10 + 2 * i / SLOTS_PER_WEEK) * true_index(i % SLOTS_PER_WEEK) for i in range(3 * SLOTS_PER_WEEK)]
+@pytest.mark.parametrize(
+    ("level", "trend"),
+    [
+        (10.0, 2.0),
+        (0.0, 4.0),  # rising from nothing: a level of 0
+        (12.0, -12.0 * SLOTS_PER_WEEK / (3 * SLOTS_PER_WEEK - 1)),  # falling to nothing at the last interval
+    ],
+)
+def test_a_noise_free_history_is_forecast_exactly(level: float, trend: float) -> None:
+    """Three weeks exactly on the model, whatever the line's shape: a line at 0 at either end of the history is
+    fitted as well as a gentle one (and a line carried below 0 forecasts 0)."""
+
+    def line(weeks: float) -> float:
+        return level + trend * weeks
+
+    calls = [max(0.0, line(i / SLOTS_PER_WEEK)) * true_index(i % SLOTS_PER_WEEK) for i in range(3 * SLOTS_PER_WEEK)]
     history = History(MONDAY, tuple(calls), tuple(calls), tuple(c * 300 for c in calls))
     result = forecast(history, history.end, SLOTS_PER_WEEK)
-    assert result.model.volume.trend_per_week == pytest.approx(2.0, rel=1e-9)
+    assert result.model.volume.trend_per_week == pytest.approx(trend, rel=1e-9)
+    assert result.model.volume.level == pytest.approx(level, rel=1e-9, abs=1e-9)
     for i, point in enumerate(result.intervals):
-        assert point.calls == pytest.approx((16 + 2 * i / SLOTS_PER_WEEK) * true_index(i), rel=1e-9, abs=1e-9)
+        expected = max(0.0, line(3 + i / SLOTS_PER_WEEK)) * true_index(i)
+        assert point.calls == pytest.approx(expected, rel=1e-9, abs=1e-9)
     assert result.held_out is not None and result.held_out.wape == pytest.approx(0, abs=1e-9)
 
 
@@ -186,6 +202,20 @@ def test_slots_never_seen_take_their_time_of_day() -> None:
     monday_ten = MONDAY + dt.timedelta(hours=10)
     assert model.predict(thursday_ten, 1)[0].calls == pytest.approx(model.predict(monday_ten, 1)[0].calls)
     assert model.predict(thursday_ten, 1)[0].aht_seconds is None  # nothing handled: no AHT to learn
+
+
+def test_a_handle_time_seen_once_per_slot_has_no_trend() -> None:
+    """One contact a week over three weeks, each in another slot of the week: each slot's index fits its one
+    handle time exactly whatever the line, so nothing tells a trend. The AHT line is flat and each slot
+    forecasts its own handle time."""
+    handled_at = {40: 100.0, SLOTS_PER_WEEK + 136: 200.0, 2 * SLOTS_PER_WEEK + 232: 300.0}
+    length = 3 * SLOTS_PER_WEEK
+    calls = tuple(1.0 if i in handled_at else 0.0 for i in range(length))
+    history = History(MONDAY, calls, calls, tuple(handled_at.get(i, 0.0) for i in range(length)))
+    model = fit(history)
+    assert model.aht is not None and model.aht.trend_per_week == 0
+    for at, seconds in handled_at.items():
+        assert model.predict(history.end + (at % SLOTS_PER_WEEK) * INTERVAL, 1)[0].aht_seconds == pytest.approx(seconds)
 
 
 def test_no_history_forecasts_nothing() -> None:
