@@ -7,7 +7,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -19,9 +18,9 @@ from app.core.http import (
     Cursor,
     IfMatch,
     Limit,
-    etag,
+    TransactionController,
     if_match_version,
-    provide_db_session,
+    with_etag,
 )
 from app.core.pagination import Page
 from app.core.tenancy import Principal
@@ -32,13 +31,7 @@ from tenants.permissions import Permission, allowed
 
 
 def _with_etag(tenant: Tenant) -> Response[schemas.TenantOut]:
-    return Response(service.tenant_out(tenant), headers={"ETag": etag(tenant.version)})
-
-
-class _WithSession(Controller):
-    """Controllers whose handlers take the request's database transaction as ``session``."""
-
-    dependencies = {"session": Provide(provide_db_session)}
+    return with_etag(service.tenant_out(tenant), tenant.version)
 
 
 class MeController(Controller):
@@ -66,7 +59,7 @@ async def _change_status(
     return service.tenant_out(await service.change_tenant_status(session, tenant, transition))
 
 
-class TenantController(_WithSession):
+class TenantController(TransactionController):
     path = f"{API_PREFIX}/tenants"
     tags = ["tenants"]
 
@@ -136,7 +129,7 @@ class TenantController(_WithSession):
         return await _change_status(request.user, session, tenant_id, "delete")
 
 
-class TenantUserController(_WithSession):
+class TenantUserController(TransactionController):
     """The acting tenant's users (tenant admins, supervisors, report viewers)."""
 
     path = f"{API_PREFIX}/users"
@@ -172,7 +165,7 @@ class TenantUserController(_WithSession):
         await service.remove_tenant_user(session, user_id)
 
 
-class TenantAgentController(_WithSession):
+class TenantAgentController(TransactionController):
     """Agents assigned to the acting tenant, as the tenant sees them."""
 
     path = f"{API_PREFIX}/agents"
@@ -193,7 +186,7 @@ class TenantAgentController(_WithSession):
         return await service.get_tenant_agent(session, assignment_id)
 
 
-class AuditLogController(_WithSession):
+class AuditLogController(TransactionController):
     path = f"{API_PREFIX}/audit-log"
     tags = ["audit"]
 
@@ -204,7 +197,7 @@ class AuditLogController(_WithSession):
         return await service.list_tenant_audit(session, cursor=cursor, limit=limit, action=action)
 
 
-class OperatorController(_WithSession):
+class OperatorController(TransactionController):
     """The operator's own resources: staff, the shared agent pool, the audit log across tenants."""
 
     path = f"{API_PREFIX}/operator"
@@ -300,7 +293,7 @@ class SessionController(Controller):
         sessions.end_session(request)
 
 
-class ApiClientController(_WithSession):
+class ApiClientController(TransactionController):
     """The acting tenant's OAuth2 clients (its CRM and other programs). Secrets are shown once."""
 
     path = f"{API_PREFIX}/api-clients"
@@ -352,7 +345,7 @@ class ApiClientController(_WithSession):
         return await service.revoke_api_client(session, api_client_id)
 
 
-class SsoConnectionController(_WithSession):
+class SsoConnectionController(TransactionController):
     """The acting tenant's OIDC single sign-on connection (one per tenant)."""
 
     path = f"{API_PREFIX}/sso"

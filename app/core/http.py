@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from litestar import Request
+from litestar import Controller, Request, Response
+from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.params import HeaderParameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import get_database
 from app.core.errors import InvalidInputError
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+T = TypeVar("T")
 
 API_PREFIX = "/api/v1"
 
@@ -78,6 +82,17 @@ IfMatch = Annotated[
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def with_etag(body: T, version: int, status_code: int = HTTP_200_OK) -> Response[T]:
+    """A versioned resource's response: its body with its version as the ETag."""
+    return Response(body, status_code=status_code, headers={"ETag": etag(version)})
+
+
+class TransactionController(Controller):
+    """Controllers whose handlers take the request's database transaction as ``session``."""
+
+    dependencies = {"session": Provide(provide_db_session)}
 
 
 def if_match_version(value: str | None) -> int | None:

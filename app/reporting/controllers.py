@@ -25,9 +25,10 @@ from app.core.http import (
     Cursor,
     IfMatch,
     Limit,
-    etag,
+    TransactionController,
     if_match_version,
     provide_db_session,
+    with_etag,
 )
 from app.core.pagination import Page
 from app.core.tenancy import Principal
@@ -165,14 +166,13 @@ def file_response(file: exports.ExportFile) -> Response[bytes]:
 
 
 def _with_etag(row: ReportSchedule, status_code: int = HTTP_200_OK) -> Response[schemas.ReportScheduleOut]:
-    return Response(service.schedule_out(row), status_code=status_code, headers={"ETag": etag(row.version)})
+    return with_etag(service.schedule_out(row), row.version, status_code)
 
 
-class ReportScheduleController(Controller):
+class ReportScheduleController(TransactionController):
     path = f"{API_PREFIX}/report-schedules"
     tags = ["reports"]
     guards = MANAGE_SCHEDULES
-    dependencies = {"session": Provide(provide_db_session)}
 
     @get("/", summary="List the tenant's scheduled reports")
     async def list_schedules(

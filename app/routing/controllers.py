@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal, TypeVar
 
-from litestar import Controller, delete, get, patch, post
-from litestar.di import Provide
+from litestar import delete, get, patch, post
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Struct
@@ -18,9 +17,9 @@ from app.core.http import (
     Cursor,
     IfMatch,
     Limit,
-    etag,
+    TransactionController,
     if_match_version,
-    provide_db_session,
+    with_etag,
 )
 from app.core.pagination import Page
 from app.routing import schemas, service
@@ -37,18 +36,14 @@ MANAGE_AGENT_SKILLS = [requires(Permission.MANAGE_AGENT_SKILLS)]
 
 
 def _with_etag(queue: Queue, status_code: int = HTTP_200_OK) -> Response[schemas.QueueOut]:
-    return Response(service.queue_out(queue), status_code=status_code, headers={"ETag": etag(queue.version)})
+    return with_etag(service.queue_out(queue), queue.version, status_code)
 
 
 def _created_or_replaced(body: _BodyT, created: bool) -> Response[_BodyT]:
     return Response(body, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
-class _WithSession(Controller):
-    dependencies = {"session": Provide(provide_db_session)}
-
-
-class QueueController(_WithSession):
+class QueueController(TransactionController):
     path = f"{API_PREFIX}/queues"
     tags = ["routing"]
 
@@ -88,7 +83,7 @@ class QueueController(_WithSession):
         await service.delete_queue(session, queue_id, if_match=if_match_version(if_match))
 
 
-class PhoneNumberController(_WithSession):
+class PhoneNumberController(TransactionController):
     path = f"{API_PREFIX}/phone-numbers"
     tags = ["routing"]
 
@@ -139,7 +134,7 @@ class PhoneNumberController(_WithSession):
         await service.delete_phone_number(session, phone_number_id)
 
 
-class AgentSkillController(_WithSession):
+class AgentSkillController(TransactionController):
     """Agents' skills for the acting tenant: the operator certifies them, the tenant may read them."""
 
     path = f"{API_PREFIX}/agent-skills"
@@ -172,7 +167,7 @@ class AgentSkillController(_WithSession):
         await service.delete_agent_skill(session, agent_skill_id)
 
 
-class AgentAttributeController(_WithSession):
+class AgentAttributeController(TransactionController):
     """Agents' hard attributes for the acting tenant (languages, certifications, clearances)."""
 
     path = f"{API_PREFIX}/agent-attributes"

@@ -10,8 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from litestar import Controller, get, post
-from litestar.di import Provide
+from litestar import get, post
 from litestar.response import Response
 from litestar.status_codes import HTTP_201_CREATED
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,9 +22,9 @@ from app.core.http import (
     Cursor,
     IfMatch,
     Limit,
-    etag,
+    TransactionController,
     if_match_version,
-    provide_db_session,
+    with_etag,
 )
 from app.core.pagination import Page
 from app.sla import schemas, service
@@ -37,14 +36,10 @@ MANAGE_SLA_CONTRACTS = [requires(Permission.MANAGE_SLA_CONTRACTS)]
 
 
 def _with_etag(contract: schemas.ContractOut, status_code: int = 200) -> Response[schemas.ContractOut]:
-    return Response(contract, status_code=status_code, headers={"ETag": etag(contract.version)})
+    return with_etag(contract, contract.version, status_code)
 
 
-class _WithSession(Controller):
-    dependencies = {"session": Provide(provide_db_session)}
-
-
-class ContractController(_WithSession):
+class ContractController(TransactionController):
     path = f"{API_PREFIX}/sla/contracts"
     tags = ["sla"]
 
@@ -82,7 +77,7 @@ class ContractController(_WithSession):
         return _with_etag(await service.get_contract_version(session, contract_id))
 
 
-class AttainmentController(_WithSession):
+class AttainmentController(TransactionController):
     path = f"{API_PREFIX}/sla/attainment"
     tags = ["sla"]
 
@@ -102,7 +97,7 @@ class AttainmentController(_WithSession):
         return await service.interval_series(session, day or await service.today(session))
 
 
-class AlertController(_WithSession):
+class AlertController(TransactionController):
     path = f"{API_PREFIX}/sla/alerts"
     tags = ["sla"]
 

@@ -26,9 +26,10 @@ from app.core.http import (
     Cursor,
     IfMatch,
     Limit,
-    etag,
+    TransactionController,
     if_match_version,
     provide_db_session,
+    with_etag,
 )
 from app.core.pagination import Page
 from app.core.redis import get_redis
@@ -46,16 +47,10 @@ PROVISION_NUMBERS = [requires(Permission.PROVISION_NUMBERS)]
 
 
 def _with_etag(entry_point: EntryPoint, status_code: int = HTTP_200_OK) -> Response[schemas.EntryPointOut]:
-    return Response(
-        service.entry_point_out(entry_point), status_code=status_code, headers={"ETag": etag(entry_point.version)}
-    )
+    return with_etag(service.entry_point_out(entry_point), entry_point.version, status_code)
 
 
-class _WithSession(Controller):
-    dependencies = {"session": Provide(provide_db_session)}
-
-
-class EntryPointController(_WithSession):
+class EntryPointController(TransactionController):
     """The tenant's inbound programs: greeting, language choice, menu, default queue, closed behaviour."""
 
     path = f"{API_PREFIX}/entry-points"
@@ -104,7 +99,7 @@ class EntryPointController(_WithSession):
         await service.delete_entry_point(session, entry_point_id, if_match=if_match_version(if_match))
 
 
-class ProvisionedNumberController(_WithSession):
+class ProvisionedNumberController(TransactionController):
     """The operator's carrier numbers and the tenant each is provisioned to (tenants read their own)."""
 
     path = f"{API_PREFIX}/provisioned-numbers"

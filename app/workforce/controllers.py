@@ -10,15 +10,14 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 from litestar.connection import ASGIConnection
-from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.params import QueryParameter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.http import API_PREFIX, provide_db_session
+from app.core.http import API_PREFIX, TransactionController
 from app.core.tenancy import Principal
 from app.workforce import schemas, service
 from tenants.auth import requires
@@ -52,10 +51,9 @@ def _acting_tenant(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
 VIEW_WFM = requires(Permission.VIEW_WFM)
 
 
-class WorkforceController(Controller):
+class WorkforceController(TransactionController):
     path = f"{API_PREFIX}/wfm"
     tags = ["workforce"]
-    dependencies = {"session": Provide(provide_db_session)}
 
     @get(
         "/forecast",
