@@ -43,6 +43,9 @@ class Permission(enum.StrEnum):
     # the reports a tenant has mailed on a schedule:
     VIEW_REPORTS = "view_reports"
     MANAGE_REPORT_SCHEDULES = "manage_report_schedules"
+    # The acting tenant's webhook endpoints and their deliveries:
+    MANAGE_WEBHOOKS = "manage_webhooks"
+    VIEW_WEBHOOKS = "view_webhooks"
 
 
 _OPERATOR = {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}
@@ -75,6 +78,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.VIEW_WFM: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
     Permission.VIEW_REPORTS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR, Role.REPORT_VIEWER}),
     Permission.MANAGE_REPORT_SCHEDULES: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
+    Permission.MANAGE_WEBHOOKS: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
+    Permission.VIEW_WEBHOOKS: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
 }
 
 # Permissions that act on the acting tenant's data: they need a tenant in context.
@@ -94,6 +99,8 @@ TENANT_PERMISSIONS = frozenset(
         Permission.MANAGE_SLA_CONTRACTS,
         Permission.VIEW_SLA,
         Permission.MANAGE_REPORT_SCHEDULES,
+        Permission.MANAGE_WEBHOOKS,
+        Permission.VIEW_WEBHOOKS,
     }
 )
 
@@ -108,6 +115,8 @@ SCOPES: dict[Permission, str] = {
     Permission.VIEW_SLA: "sla:read",
     Permission.VIEW_REPORTS: "reports:read",
     Permission.MANAGE_REPORT_SCHEDULES: "reports:write",
+    Permission.MANAGE_WEBHOOKS: "webhooks:write",
+    Permission.VIEW_WEBHOOKS: "webhooks:read",
 }
 KNOWN_SCOPES = frozenset(SCOPES.values())
 

@@ -66,6 +66,11 @@ def provisioned_services(embedded_dir: Path, database_prefix: str) -> Iterator[S
         "TENLINE_LOG_LEVEL": "WARNING",
         # The session's own router pool: its command stream and live keys meet no other run's in Redis.
         "TENLINE_ROUTER_POOL": database.replace("_", "-"),
+        # One operator and one client address make most of a session's requests: no throttling but where a
+        # test sets its own limit (tests/integration/test_api_conventions.py).
+        "TENLINE_API_RATE_LIMIT": "1000000/minute",
+        # Webhook tests deliver to receivers on this machine, which the SSRF guard refuses otherwise.
+        "TENLINE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
     previous = {key: os.environ.get(key) for key in env}
     try:

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     log_json: bool = True
     session_ttl_seconds: int = Field(default=8 * 3600, ge=60)
     login_rate_limit: str = "5/minute"
+    # Every /api/v1 request counts against its tenant's window (an operator's against the operator's own).
+    api_rate_limit: str = "600/minute"
+    # How long a POST's Idempotency-Key and its first response are kept (the issue asks at least a day).
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=86_400, le=30 * 86_400)
     access_token_ttl_seconds: int = Field(default=3600, ge=30, le=86400)
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -70,12 +74,26 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "Tenline reports <reports@tenline.invalid>"
+    # Outgoing webhooks go to public addresses only; networks listed here (comma-separated CIDRs, e.g.
+    # "127.0.0.0/8" for a receiver on this machine) are let through as well.
+    webhook_allowed_networks: str = ""
 
     @field_validator("database_url", "database_owner_url")
     @classmethod
     def _postgres_only(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
             raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:port/database)")
+        return value
+
+    @field_validator("login_rate_limit", "api_rate_limit")
+    @classmethod
+    def _rate_limit_spec(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError('must be a rate like "600/minute" or "10/second"') from None
         return value
 
     @field_validator("redis_url")

@@ -21,6 +21,7 @@ from app.core.db import configure_database, get_database
 from app.core.logging import configure_logging
 from app.core.redis import configure_redis, get_redis
 from app.core.settings import Settings, get_settings
+from app.integrations import actors as integrations_actors  # noqa: F401
 from app.reporting import actors as reporting_actors  # noqa: F401
 from app.routing import actors as routing_actors  # noqa: F401
 from app.sla import actors as sla_actors  # noqa: F401

@@ -17,14 +17,17 @@ from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 
 import frontend
+from app.core.api_rate_limit import api_rate_limit_middleware, document_rate_limits, rate_limit_headers
 from app.core.broker import configure_broker
 from app.core.db import configure_database, get_database
 from app.core.errors import exception_handlers
 from app.core.http import request_transaction_middleware
+from app.core.idempotency import document_idempotency, idempotency_middleware
 from app.core.logging import configure_logging, echo_request_id, request_id_middleware
 from app.core.ratelimit import configure_rate_limits
 from app.core.redis import configure_redis
 from app.core.settings import Settings, get_settings
+from app.integrations import controllers as integrations_controllers
 from app.reporting import controllers as reporting_controllers
 from app.routing import controllers as routing_controllers
 from app.server.health import MetricsController, healthz, readyz
@@ -38,6 +41,12 @@ from tenants.sessions import SessionConfig
 
 FRONTEND = Path(frontend.__file__).parent
 VENDOR = FRONTEND / "node_modules"
+
+
+def document_api_conventions(app: Litestar) -> None:
+    """The conventions every API operation shares, added to the OpenAPI document the routes produce."""
+    document_idempotency(app.openapi_schema)
+    document_rate_limits(app.openapi_schema)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -79,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *telephony_controllers.route_handlers,
             *workforce_controllers.route_handlers,
             *sla_controllers.route_handlers,
+            *integrations_controllers.route_handlers,
             *sso.route_handlers,
             *oauth2.route_handlers,
             *frontend.route_handlers(),
@@ -95,9 +105,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             session_config.middleware,
             request_transaction_middleware,
             authentication_middleware,
+            # Both need the caller; a replayed POST still counts against the limit, and a 429 keeps no key.
+            # Idempotency sits inside the transaction, so what it keeps was committed.
+            api_rate_limit_middleware,
+            idempotency_middleware,
         ],
         before_request=check_csrf,
-        before_send=[echo_request_id],
+        before_send=[echo_request_id, rate_limit_headers],
         # Pages answer errors with HTML pages; API paths keep problem details.
         exception_handlers=frontend.exception_handlers(exception_handlers),
         stores={"sessions": RedisStore(redis, namespace="tenline-sessions")},
@@ -128,7 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=settings.max_request_body_bytes,
-        on_startup=[startup],
+        on_startup=[startup, document_api_conventions],
         on_shutdown=[shutdown],
         debug=False,
     )

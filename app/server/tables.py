@@ -1,6 +1,7 @@
 """Imports every table module so SQLModel.metadata is complete (for Alembic and the catalog tests)."""
 
 from app.core import outbox  # noqa: F401
+from app.integrations import models as integrations_models  # noqa: F401
 from app.reporting import models as reporting_models  # noqa: F401
 from app.routing import models as routing_models  # noqa: F401
 from app.sla import models as sla_models  # noqa: F401

@@ -20,6 +20,7 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from app.core.settings import Settings
+from app.integrations import schemas as integrations_schemas
 from app.reporting import schemas as reporting_schemas
 from app.routing import schemas as routing_schemas
 from app.server.app import create_app
@@ -42,6 +43,8 @@ EXAMPLE_BODIES: dict[type, Any] = {
     routing_schemas.PhoneNumberUpdate: {"queue_id": "{queue_id}"},
     telephony_schemas.EntryPointUpdate: {"name": "Renamed entry point"},
     reporting_schemas.ReportScheduleUpdate: {"name": "Renamed schedule"},
+    integrations_schemas.EndpointUpdate: {"description": "Renamed endpoint"},
+    integrations_schemas.SecretRotate: {"overlap_seconds": 0},
 }
 
 
@@ -83,6 +86,7 @@ async def tenant_b() -> TenantB:
             routing_ids = await _routing_objects(session, agent.id, provisioned.number)
             schedule = await _report_schedule(session)
             contract = await _sla_contract(session)
+            webhook_ids = await _webhook_objects(session)
     return TenantB(
         ids={
             "tenant_id": b.id,
@@ -94,6 +98,7 @@ async def tenant_b() -> TenantB:
             "schedule_id": schedule.id,
             **routing_ids,
             "contract_id": contract.id,
+            **webhook_ids,
         }
     )
 
@@ -136,6 +141,18 @@ async def _sla_contract(session: Any) -> Any:
             targets=[sla_schemas.TargetIn(measure="service_level", window="day", minimum=0.8, within_seconds=20)],
         ),
     )
+
+
+async def _webhook_objects(session: Any) -> dict[str, uuid.UUID]:
+    from app.integrations import service as integrations
+
+    endpoint = await integrations.create_endpoint(
+        session, integrations_schemas.EndpointCreate(url="http://127.0.0.1:9/hook", event_types=["sla.breached"])
+    )
+    (delivery_id,) = await integrations.create_deliveries(
+        session, uuid.uuid4(), "sla.breached", endpoint.created_at, {}
+    )
+    return {"endpoint_id": endpoint.id, "delivery_id": delivery_id}
 
 
 async def _report_schedule(session: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Integrations: a tenant's outgoing webhooks (Standard Webhooks signatures, retries, delivery log)."""

@@ -1,0 +1,219 @@
+"""Outgoing webhooks: registered over the API behind the SSRF guard, delivered to a real HTTP receiver in this
+process and verified with the official ``standardwebhooks`` library; retries keep the webhook-id, Retry-After
+is honoured, rotated secrets overlap, deliveries are replayed, and another tenant sees none of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from app.core.clock import utcnow
+from app.core.db import get_database
+from app.core.tenancy import acting_as, system_principal
+from app.integrations import service
+from app.integrations.models import WebhookDelivery
+from tests.conftest import LiveServer
+from tests.factories import make_tenant, make_tenant_user, sign_in
+
+
+class Receiver:
+    """A real HTTP server answering each request with the next planned (status, headers), then 204."""
+
+    def __init__(self) -> None:
+        self.planned: list[tuple[int, dict[str, str]]] = []
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status, headers = receiver.planned.pop(0) if receiver.planned else (204, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    made = Receiver()
+    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
+    thread.start()
+    yield made
+    made.server.shutdown()
+    made.server.server_close()
+
+
+async def _admin(live_server: LiveServer, slug: str) -> tuple[uuid.UUID, Any]:
+    tenant = await make_tenant(slug)
+    admin = await make_tenant_user(tenant.id, "tenant_admin")
+    return tenant.id, await sign_in(live_server.url, admin.email)
+
+
+async def _register(client: Any, url: str, event_types: list[str]) -> dict[str, Any]:
+    response = await client.post("/api/v1/webhook-endpoints", json={"url": url, "event_types": event_types})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    assert body["secret"].startswith("whsec_")
+    return body
+
+
+async def _deliver_event(tenant_id: uuid.UUID, event_type: str, data: dict[str, Any]) -> list[uuid.UUID]:
+    with acting_as(system_principal(tenant_id)):
+        async with get_database().session() as session:
+            return await service.create_deliveries(session, uuid.uuid4(), event_type, utcnow(), data)
+
+
+async def _attempt(tenant_id: uuid.UUID, delivery_id: uuid.UUID, *, make_due: bool = False) -> dt.datetime | None:
+    """One attempt; ``make_due`` first brings a rescheduled delivery's time forward (the wait has passed)."""
+    with acting_as(system_principal(tenant_id)):
+        async with get_database().session() as session:
+            if make_due:
+                await session.execute(
+                    sa.update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(next_attempt_at=utcnow())  # type: ignore[arg-type]
+                )
+            return await service.attempt(session, delivery_id)
+
+
+async def test_registration_refuses_private_and_metadata_addresses(live_server: LiveServer) -> None:
+    _, signed_in = await _admin(live_server, "hooks-ssrf")
+    async with signed_in as client:
+        for url in ("http://169.254.169.254/latest/meta-data", "http://10.1.2.3/hook", "http://[::1]:8080/hook"):
+            response = await client.post(
+                "/api/v1/webhook-endpoints", json={"url": url, "event_types": ["sla.breached"]}
+            )
+            assert response.status_code == 422, (url, response.text)
+            assert "may not reach" in response.text
+    assert service.refused_address(ipaddress.ip_address("224.0.0.1"))
+
+
+async def test_a_delivery_is_signed_retried_with_the_same_id_and_logged(
+    live_server: LiveServer, receiver: Receiver
+) -> None:
+    tenant_id, signed_in = await _admin(live_server, "hooks-retry")
+    async with signed_in as client:
+        endpoint = await _register(client, receiver.url, ["sla.breached"])
+        (delivery_id,) = await _deliver_event(tenant_id, "sla.breached", {"target": "service_level"})
+        assert await _deliver_event(tenant_id, "sla.at_risk", {}) == []  # not subscribed
+
+        receiver.planned = [(500, {}), (429, {"Retry-After": "120"})]
+        before = utcnow()
+        first_retry = await _attempt(tenant_id, delivery_id)
+        assert first_retry is not None and first_retry >= before + service.RETRY_DELAYS[0]
+        second_retry = await _attempt(tenant_id, delivery_id, make_due=True)
+        assert second_retry is not None and second_retry >= utcnow() + dt.timedelta(seconds=119)
+        assert await _attempt(tenant_id, delivery_id) is None  # not due yet: nothing sent
+        assert await _attempt(tenant_id, delivery_id, make_due=True) is None
+
+        assert len(receiver.received) == 3
+        ids = {headers["webhook-id"] for headers, _ in receiver.received}
+        assert len(ids) == 1
+        for headers, body in receiver.received:
+            verified = Webhook(endpoint["secret"]).verify(body, headers)
+            assert verified["type"] == "sla.breached" and verified["data"] == {"target": "service_level"}
+
+        log = (await client.get(f"/api/v1/webhook-endpoints/{endpoint['id']}/deliveries")).json()["items"]
+        assert [(d["status"], d["attempts"], d["response_status"]) for d in log] == [("succeeded", 3, 204)]
+        assert log[0]["request_headers"]["webhook-id"] == str(log[0]["event_id"])
+
+
+async def test_a_rotated_secret_overlaps_and_a_replay_resends_the_same_id(
+    live_server: LiveServer, receiver: Receiver
+) -> None:
+    tenant_id, signed_in = await _admin(live_server, "hooks-rotate")
+    async with signed_in as client:
+        endpoint = await _register(client, receiver.url, ["report.delivered"])
+        rotated = await client.post(
+            f"/api/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", json={"overlap_seconds": 3600}
+        )
+        assert rotated.status_code == 201, rotated.text
+        new_secret = rotated.json()["secret"]
+        assert new_secret != endpoint["secret"]
+
+        (delivery_id,) = await _deliver_event(tenant_id, "report.delivered", {"schedule": "daily"})
+        assert await _attempt(tenant_id, delivery_id) is None
+        headers, body = receiver.received[-1]
+        assert len(headers["webhook-signature"].split(" ")) == 2
+        for secret in (endpoint["secret"], new_secret):
+            Webhook(secret).verify(body, headers)
+
+        path = f"/api/v1/webhook-endpoints/{endpoint['id']}/deliveries/{delivery_id}/replay"
+        replayed = await client.post(path)
+        assert replayed.status_code == 202, replayed.text
+        assert replayed.json()["status"] == "pending"
+        assert await _attempt(tenant_id, delivery_id) is None
+        assert receiver.received[-1][0]["webhook-id"] == headers["webhook-id"]
+
+        # Without overlap the old secret no longer verifies.
+        await client.post(f"/api/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", json={"overlap_seconds": 0})
+        (second,) = await _deliver_event(tenant_id, "report.delivered", {})
+        await _attempt(tenant_id, second)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(new_secret).verify(receiver.received[-1][1], receiver.received[-1][0])
+
+
+async def test_sustained_failure_disables_the_endpoint_and_tells_the_tenant(
+    live_server: LiveServer, receiver: Receiver
+) -> None:
+    tenant_id, signed_in = await _admin(live_server, "hooks-disable")
+    async with signed_in as client:
+        endpoint = await _register(client, receiver.url, ["sla.at_risk"])
+        (delivery_id,) = await _deliver_event(tenant_id, "sla.at_risk", {})
+        with acting_as(system_principal(tenant_id)):
+            async with get_database().session() as session:
+                # The delivery is on its last attempt and the endpoint has failed for a day.
+                await session.execute(
+                    sa.text("UPDATE webhook_deliveries SET attempts = :attempts WHERE id = :id"),
+                    {"attempts": service.MAX_ATTEMPTS - 1, "id": delivery_id},
+                )
+                await session.execute(
+                    sa.text("UPDATE webhook_endpoints SET failing_since = now() - interval '25 hours' WHERE id = :id"),
+                    {"id": uuid.UUID(endpoint["id"])},
+                )
+        receiver.planned = [(503, {})]
+        assert await _attempt(tenant_id, delivery_id) is None
+
+        shown = (await client.get(f"/api/v1/webhook-endpoints/{endpoint['id']}")).json()
+        assert shown["enabled"] is False and shown["disabled_reason"] == "sustained_failure"
+        audit = (await client.get("/api/v1/audit-log")).json()["items"]
+        assert any(entry["action"] == "webhook_endpoint.disabled" for entry in audit)
+        assert await _deliver_event(tenant_id, "sla.at_risk", {}) == []  # no new deliveries while disabled
+
+
+async def test_another_tenant_cannot_see_or_replay_the_endpoints_deliveries(
+    live_server: LiveServer, receiver: Receiver
+) -> None:
+    tenant_a, signed_in_a = await _admin(live_server, "hooks-a")
+    _, signed_in_b = await _admin(live_server, "hooks-b")
+    async with signed_in_a as client_a, signed_in_b as client_b:
+        endpoint = await _register(client_a, receiver.url, ["sla.breached"])
+        (delivery_id,) = await _deliver_event(tenant_a, "sla.breached", {})
+        base = f"/api/v1/webhook-endpoints/{endpoint['id']}"
+        assert (await client_b.get("/api/v1/webhook-endpoints")).json()["items"] == []
+        for response in (
+            await client_b.get(base),
+            await client_b.get(f"{base}/deliveries"),
+            await client_b.get(f"{base}/deliveries/{delivery_id}"),
+            await client_b.post(f"{base}/deliveries/{delivery_id}/replay"),
+            await client_b.post(f"{base}/rotate-secret", json={}),
+        ):
+            assert response.status_code == 404, response.text
+        assert (await client_a.get(f"{base}/deliveries/{delivery_id}")).status_code == 200
