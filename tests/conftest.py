@@ -13,6 +13,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,7 @@ import pytest
 from app.core.settings import get_settings
 from app.server.local_services import EmbeddedServices, bootstrap_database, drop_database
 from app.server.migrate import upgrade
+from tests.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,6 +175,16 @@ def router_process(services: Services, tmp_path_factory: pytest.TempPathFactory)
     process = start_process(["router"], {**services.env, "TENLINE_LOG_LEVEL": "INFO"}, log)
     yield process
     stop_process(process)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    made = Receiver()
+    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
+    thread.start()
+    yield made
+    made.server.shutdown()
+    made.server.server_close()
 
 
 @pytest.fixture

@@ -226,13 +226,21 @@ Weekday = Annotated[int, msgspec.Meta(ge=0, le=6, description="0 Monday .. 6 Sun
 Email = Annotated[
     str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, description="an email address")
 ]
-Recipients = Annotated[list[Email], msgspec.Meta(min_length=1, max_length=20)]
+Recipients = Annotated[
+    list[Email],
+    msgspec.Meta(
+        max_length=20,
+        description="email addresses; empty: delivered only to the tenant's webhook endpoints subscribed to "
+        "report.delivered (the event carries the file)",
+    ),
+]
 ScheduledPeriod = Literal["yesterday", "last_7_days", "last_week", "last_month"]
 QueueIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=50)]
 
 
 class ReportScheduleCreate(Input):
-    """Sent by email (CSV or XLSX attached) at ``time_of_day``, daily or weekly on ``weekday``, for ``period``."""
+    """Sent at ``time_of_day``, daily or weekly on ``weekday``, for ``period``: by email (CSV or XLSX attached) to
+    the recipients, and always as a ``report.delivered`` webhook event carrying the file."""
 
     name: ScheduleName
     report: ReportKind
@@ -297,3 +305,7 @@ class ReportDelivered(msgspec.Struct, frozen=True, kw_only=True):
     filename: str
     rows: int
     recipients: int
+    media_type: str
+    # The file itself, base64, for the tenant's webhook endpoints (None above WEBHOOK_FILE_LIMIT_BYTES:
+    # the export API gives the same report for the same period).
+    content_base64: str | None

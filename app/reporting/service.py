@@ -17,6 +17,7 @@ pool through ``pool_presence`` and ``busy_seconds_by_tenant`` in an audited cros
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import smtplib
@@ -1204,6 +1205,7 @@ async def tenants_overview(
 # --- scheduled reports ---------------------------------------------------------------------------------
 
 REPORT_DELIVERED_TOPIC = "report.delivered"
+WEBHOOK_FILE_LIMIT_BYTES = 512 * 1024  # larger files travel by email or the export API, not in the event
 # A delivery that fails (mail server down, a queue gone) stays due and is tried again at the next run.
 DELIVERY_ERRORS = (mail.MailNotConfigured, smtplib.SMTPException, OSError, InvalidInputError)
 
@@ -1373,9 +1375,15 @@ async def _deliver(session: AsyncSession, schedule: ReportSchedule) -> None:
         filename=file.filename,
         rows=len(report.rows),
         recipients=len(schedule.recipients),
+        media_type=file.media_type,
+        content_base64=(
+            base64.b64encode(file.content).decode() if len(file.content) <= WEBHOOK_FILE_LIMIT_BYTES else None
+        ),
     )
     await emit(session, REPORT_DELIVERED_TOPIC, msgspec.to_builtins(delivered))
     await session.flush()
+    if not schedule.recipients:
+        return  # webhook only
     title = schemas.REPORT_TITLES[kind]
     message = mail.message(
         settings,

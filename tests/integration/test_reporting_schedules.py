@@ -4,6 +4,7 @@ process) exactly once per due time, also when the job runs concurrently; a faile
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import csv
 import datetime as dt
@@ -21,15 +22,19 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from standardwebhooks import Webhook
 
 from app.core.broker import Tick
+from app.core.clock import utcnow
 from app.core.db import get_database
 from app.core.settings import get_settings
 from app.core.tenancy import acting_as, system_principal
+from app.integrations import service as webhooks
 from app.reporting.actors import deliver_scheduled_reports
 from tests.conftest import LiveServer, free_port
 from tests.factories import make_tenant_user, sign_in
 from tests.reporting_traffic import Center, fold_all, generate, make_center
+from tests.webhook_receiver import Receiver
 
 ZONE = "Europe/Oslo"
 
@@ -271,3 +276,44 @@ async def test_schedules_are_the_tenant_admins_and_checked(center: Center, live_
     async with await sign_in(live_server.url, admin.email) as client:
         assert (await client.delete(f"/api/v1/report-schedules/{schedule['id']}")).status_code == 204
         assert (await client.get(f"/api/v1/report-schedules/{schedule['id']}")).status_code == 404
+
+
+async def test_a_webhook_only_schedule_delivers_the_file_to_the_tenants_signed_endpoint(
+    center: Center, live_server: LiveServer, receiver: Receiver
+) -> None:
+    admin = await make_tenant_user(center.tenant_id, "tenant_admin")
+    async with await sign_in(live_server.url, admin.email) as client:
+        endpoint = (
+            await client.post(
+                "/api/v1/webhook-endpoints", json={"url": receiver.url, "event_types": ["report.delivered"]}
+            )
+        ).json()
+        schedule = await _schedule(client, recipients=[])
+        due = dt.datetime.fromisoformat(schedule["next_due_at"])
+        day = due.astimezone(ZoneInfo(ZONE)).date() - dt.timedelta(days=1)
+        expected = await client.get(
+            "/api/v1/reports/export", params={"report": "volumes", "format": "csv", "start": str(day)}
+        )
+    await _run_job(center.tenant_id, due + dt.timedelta(seconds=1))  # no mail server needed: nobody to mail
+    # The outbox event becomes a delivery to the subscribed endpoint, sent signed.
+    with acting_as(system_principal(center.tenant_id)):
+        async with get_database().session() as session:
+            pending = (
+                await session.execute(
+                    sa.text(
+                        "SELECT id, payload FROM outbox WHERE topic = 'report.delivered' AND payload->>'schedule_id' = :s"
+                    ),
+                    {"s": schedule["id"]},
+                )
+            ).one()
+            (delivery_id,) = await webhooks.create_deliveries(
+                session, pending.id, "report.delivered", utcnow(), pending.payload
+            )
+    with acting_as(system_principal(center.tenant_id)):
+        async with get_database().session() as session:
+            await webhooks.attempt(session, delivery_id)
+    ((headers, body),) = receiver.received
+    event = Webhook(endpoint["secret"]).verify(body, headers)
+    assert event["type"] == "report.delivered" and event["data"]["filename"].endswith(f"{day}-to-{day}.csv")
+    delivered = base64.b64decode(event["data"]["content_base64"]).decode()
+    assert list(csv.reader(io.StringIO(delivered))) == list(csv.reader(io.StringIO(expected.text)))

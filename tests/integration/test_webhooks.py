@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -24,42 +21,7 @@ from app.integrations import service
 from app.integrations.models import WebhookDelivery
 from tests.conftest import LiveServer
 from tests.factories import make_tenant, make_tenant_user, sign_in
-
-
-class Receiver:
-    """A real HTTP server answering each request with the next planned (status, headers), then 204."""
-
-    def __init__(self) -> None:
-        self.planned: list[tuple[int, dict[str, str]]] = []
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status, headers = receiver.planned.pop(0) if receiver.planned else (204, {})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
-    thread.start()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+from tests.webhook_receiver import Receiver
 
 
 async def _admin(live_server: LiveServer, slug: str) -> tuple[uuid.UUID, Any]:
