@@ -4,6 +4,7 @@ is honoured, rotated secrets overlap, deliveries are replayed, and another tenan
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import uuid
@@ -17,7 +18,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from app.core.clock import utcnow
 from app.core.db import get_database
 from app.core.tenancy import acting_as, system_principal
-from app.integrations import service
+from app.integrations import schemas, service
 from app.integrations.models import WebhookDelivery
 from tests.conftest import LiveServer
 from tests.factories import make_tenant, make_tenant_user, sign_in
@@ -179,3 +180,56 @@ async def test_another_tenant_cannot_see_or_replay_the_endpoints_deliveries(
         ):
             assert response.status_code == 404, response.text
         assert (await client_a.get(f"{base}/deliveries/{delivery_id}")).status_code == 200
+
+
+async def test_interaction_events_become_deliveries_exactly_once(receiver: Receiver) -> None:
+    from app.routing import commands as cmd
+    from tests.integration.test_router import contact_in, make_setup, offer_for, pool_name, running_router, submit
+
+    setup = await make_setup(1)
+    agent = setup.agents[0]
+    with acting_as(system_principal(setup.tenant_id)):
+        async with get_database().session() as session:
+            endpoint = await service.create_endpoint(
+                session,
+                schemas.EndpointCreate(
+                    url=receiver.url, event_types=["interaction.answered", "interaction.ended", "interaction.abandoned"]
+                ),
+            )
+    pool = pool_name()
+    answered, abandoned = uuid.uuid4(), uuid.uuid4()
+    async with running_router(pool):
+        await submit(pool, cmd.Reconfigure())
+        await submit(pool, cmd.AgentPresence(agent_id=agent, state="available"))
+        await submit(pool, cmd.ContactArrive(contact_id=answered, tenant_id=setup.tenant_id, queue_id=setup.queue_id))
+        await offer_for(pool, agent)
+        await submit(pool, cmd.OfferAccept(agent_id=agent, contact_id=answered))
+        await submit(pool, cmd.ContactArrive(contact_id=abandoned, tenant_id=setup.tenant_id, queue_id=setup.queue_id))
+        await submit(pool, cmd.ContactAbandon(contact_id=abandoned))
+        await submit(pool, cmd.ContactEnd(agent_id=agent, contact_id=answered))
+        await contact_in(pool, answered, "ended")
+        await contact_in(pool, abandoned, "abandoned")
+
+    async def collect() -> list[uuid.UUID]:
+        with acting_as(system_principal(setup.tenant_id)):
+            async with get_database().session() as session:
+                return await service.collect_interaction_events(session)
+
+    # Runs at once, and again later: each event becomes one delivery (offered is not subscribed).
+    runs = await asyncio.gather(collect(), collect(), collect())
+    deliveries = [delivery for run in runs for delivery in run]
+    assert len(deliveries) == 3
+    assert await collect() == []
+    for delivery_id in deliveries:
+        await _attempt(setup.tenant_id, delivery_id)
+    kinds = []
+    for headers, body in receiver.received:
+        event = Webhook(endpoint.secret).verify(body, headers)
+        kinds.append((event["type"], event["data"]["interaction_id"]))
+    assert sorted(kinds) == sorted(
+        [
+            ("interaction.answered", str(answered)),
+            ("interaction.ended", str(answered)),
+            ("interaction.abandoned", str(abandoned)),
+        ]
+    )
