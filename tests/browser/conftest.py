@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import ROOT, LiveServer
 from tests.factories import PASSWORD
@@ -43,6 +43,8 @@ async def page(browser: Browser, live_server: LiveServer) -> AsyncIterator[Page]
     """A fresh browser context (own cookies) on the live server."""
     context = await browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 960})
     context.set_default_timeout(15_000)
+    # Assertions wait as long as actions do: on a loaded CI machine a save and its redirect can take seconds.
+    expect.set_options(timeout=15_000)
     page = await context.new_page()
     yield page
     await context.close()
