@@ -439,6 +439,15 @@ async def set_agent_skill(session: AsyncSession, data: schemas.AgentSkillIn) -> 
     return to_struct(schemas.AgentSkillOut, row), created
 
 
+def _filtered(model: type[_RowT], **equal_to: Any) -> Any:
+    """``SELECT model`` where each given (not None) column equals its value: a list endpoint's filters."""
+    statement = select(model)
+    for name, value in equal_to.items():
+        if value is not None:
+            statement = statement.where(getattr(model, name) == value)
+    return statement
+
+
 async def list_agent_skills(
     session: AsyncSession,
     *,
@@ -447,11 +456,7 @@ async def list_agent_skills(
     agent_id: uuid.UUID | None = None,
     skill: str | None = None,
 ) -> Page[schemas.AgentSkillOut]:
-    statement = select(AgentSkill)
-    if agent_id is not None:
-        statement = statement.where(AgentSkill.agent_id == agent_id)
-    if skill is not None:
-        statement = statement.where(AgentSkill.skill == skill)
+    statement = _filtered(AgentSkill, agent_id=agent_id, skill=skill)
     return await _page(session, statement, AgentSkill, schemas.AgentSkillOut, cursor, limit)
 
 
@@ -503,11 +508,7 @@ async def list_agent_attributes(
     agent_id: uuid.UUID | None = None,
     kind: str | None = None,
 ) -> Page[schemas.AgentAttributeOut]:
-    statement = select(AgentAttribute)
-    if agent_id is not None:
-        statement = statement.where(AgentAttribute.agent_id == agent_id)
-    if kind is not None:
-        statement = statement.where(AgentAttribute.kind == kind)
+    statement = _filtered(AgentAttribute, agent_id=agent_id, kind=kind)
     return await _page(session, statement, AgentAttribute, schemas.AgentAttributeOut, cursor, limit)
 
 
