@@ -167,7 +167,7 @@ def db_bootstrap(admin_url: str, database: str) -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations (as the owner role, TENLINE_DATABASE_OWNER_URL)."""
     from app.server.migrate import upgrade

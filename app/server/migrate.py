@@ -18,7 +18,7 @@ def alembic_config(owner_url: str | None = None) -> Config:
     return config
 
 
-def upgrade(owner_url: str, revision: str = "head") -> None:
+def upgrade(owner_url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(owner_url), revision)
 
 
