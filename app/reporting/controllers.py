@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import QueryParameter
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -38,6 +40,22 @@ from app.reporting.models import ReportSchedule
 from tenants.auth import requires
 from tenants.permissions import Permission
 from tenants.service import cross_tenant_read
+
+
+@dataclass
+class _FileOperation(Operation):
+    """The export answers with a file in the format asked for, not with JSON."""
+
+    def __post_init__(self) -> None:
+        binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        self.responses = {
+            **(self.responses or {}),
+            "200": OpenAPIResponse(
+                description="the file, as an attachment",
+                content={media: OpenAPIMediaType(schema=binary) for media in exports.MEDIA_TYPES.values()},
+            ),
+        }
+
 
 VIEW_REPORTS = [requires(Permission.VIEW_REPORTS)]
 MANAGE_SCHEDULES = [requires(Permission.MANAGE_REPORT_SCHEDULES)]
@@ -129,6 +147,7 @@ class ReportController(Controller):
         "/export",
         summary="A report as a CSV or XLSX file",
         response_description="the file, as an attachment",
+        operation_class=_FileOperation,
     )
     async def export(
         self,

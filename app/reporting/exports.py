@@ -101,6 +101,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     ),
     "dispositions": _columns(
         ("disposition", "Disposition", "text"),
+        ("label", "Label", "text"),
         ("contacts", "Contacts", "count"),
         ("share", "Share", "rate"),
     ),

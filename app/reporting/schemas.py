@@ -188,6 +188,7 @@ class DispositionRow(Output):
     disposition: str
     contacts: int
     share: Rate
+    label: str | None = None  # the code's label; null: not one of the tenant's codes
 
 
 class TenantOverviewRow(Output):

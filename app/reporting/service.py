@@ -75,6 +75,7 @@ from app.reporting.models import (
     ReportingCheckpoint,
     ReportSchedule,
 )
+from app.routing.dispositions import disposition_labels
 from app.routing.models import InteractionEvent, Queue
 from tenants.models import Agent, AgentAssignment, Tenant
 from tenants.service import audit
@@ -1105,8 +1106,9 @@ async def dispositions_report(
     scope = await _scope(session, query)
     counts = await _dispositions(session, scope.rollup_rows())
     total = sum(counts.values())
+    labels = await disposition_labels(session)
     rows = [
-        schemas.DispositionRow(disposition=code, contacts=count, share=ratio(count, total))
+        schemas.DispositionRow(disposition=code, label=labels.get(code), contacts=count, share=ratio(count, total))
         for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     ]
     return scope.report("dispositions", rows)

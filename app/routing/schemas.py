@@ -1,10 +1,10 @@
-"""Request and response structs for the routing configuration API."""
+"""Request and response structs of the routing API: configuration, disposition codes, interactions, queues now."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -191,3 +191,167 @@ class AgentAttributeOut(Output):
     valid_until: dt.date | None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+# --- disposition codes -------------------------------------------------------------------------------
+
+DispositionCodeName = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="lowercase letters, digits, '-' and '_', up to 64, e.g. follow-up; interactions and reports "
+        "keep it, so it never changes",
+    ),
+]
+DispositionLabel = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=100, description="what agents and reports show, e.g. Follow-up needed")
+]
+DispositionDescription = Annotated[str, msgspec.Meta(max_length=500, description="when agents should choose it")]
+DispositionSortOrder = Annotated[
+    int, msgspec.Meta(ge=0, le=10_000, description="place in the agents' list: smaller first, then by label")
+]
+
+
+class DispositionCodeCreate(Input):
+    code: DispositionCodeName
+    label: DispositionLabel
+    description: DispositionDescription = ""
+    is_active: bool = True
+    sort_order: DispositionSortOrder = 0
+
+
+class DispositionCodeUpdate(Input):
+    """Only the fields given change. The code itself stays: deactivate it and create another instead."""
+
+    label: DispositionLabel | msgspec.UnsetType = msgspec.UNSET
+    description: DispositionDescription | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+    sort_order: DispositionSortOrder | msgspec.UnsetType = msgspec.UNSET
+
+
+class DispositionCodeOut(Output):
+    id: uuid.UUID
+    code: str
+    label: str
+    description: str
+    is_active: bool
+    sort_order: int
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# --- interactions (read only: the router writes them) -----------------------------------------------
+
+InteractionStateName = Literal["waiting", "offered", "connected", "ended", "abandoned", "removed"]
+InteractionSort = Literal["arrived_at", "-arrived_at"]
+
+
+class AgentRef(Output):
+    """An agent as the tenant knows them: the alias of their assignment, never the operator's personal data."""
+
+    agent_id: uuid.UUID
+    alias: Annotated[str | None, msgspec.Meta(description="null: the agent no longer works for the tenant")]
+
+
+class DispositionRef(Output):
+    code: str
+    label: Annotated[str | None, msgspec.Meta(description="null: not one of the tenant's disposition codes")]
+
+
+class InteractionSummary(Output):
+    """One contact of the tenant, as the router last recorded it."""
+
+    id: uuid.UUID
+    queue_id: Annotated[uuid.UUID, msgspec.Meta(description="the queue it is in now (or ended in)")]
+    channel: str
+    state: InteractionStateName
+    caller: str
+    agent: Annotated[AgentRef | None, msgspec.Meta(description="the agent on offer or connected, or who ended it")]
+    arrived_at: dt.datetime
+    answered_at: Annotated[
+        dt.datetime | None, msgspec.Meta(description="when an agent last answered it (again after a transfer)")
+    ]
+    ended_at: Annotated[dt.datetime | None, msgspec.Meta(description="ended, abandoned or removed")]
+    hold_seconds: Annotated[float, msgspec.Meta(description="time on hold, holds that are over")]
+    transfers: int
+    disposition: DispositionRef | None
+
+
+class InteractionEventOut(Output):
+    type: Annotated[
+        str,
+        msgspec.Meta(
+            description="arrived, offered, offer_rejected, offer_revoked, answered, held, resumed, transferred, "
+            "overflowed, callback_offered, callback_requested, ended, wrapped_up, abandoned, max_wait, "
+            "queue_closed, ..."
+        ),
+    ]
+    at: dt.datetime
+    agent: AgentRef | None
+    queue_id: uuid.UUID | None
+    data: dict[str, Any]
+
+
+class InteractionOut(InteractionSummary):
+    """A contact with its events in the router's log order and its times, counted as reports count them."""
+
+    context: Annotated[dict[str, Any], msgspec.Meta(description="IVR choices, telephony reference, CRM lookup")]
+    wait_seconds: Annotated[
+        float | None,
+        msgspec.Meta(description="from arrival to the first answer, or to its end if never answered; null meanwhile"),
+    ]
+    talk_seconds: Annotated[
+        float, msgspec.Meta(description="connected time less hold, over the connected spells that are over")
+    ]
+    events: list[InteractionEventOut]
+
+
+# --- queues now ---------------------------------------------------------------------------------------
+
+
+class ServiceLevelToday(Output):
+    """The queue's contacts that arrived today (the tenant's day), from the reporting rollups (a few seconds
+    behind): the same figures as the service-level report."""
+
+    service_level: Annotated[float | None, msgspec.Meta(description="by ``definition``; null with nothing to count")]
+    target_service_level: Annotated[float | None, msgspec.Meta(description="the goal, 0..1")]
+    answer_target_seconds: Annotated[float, msgspec.Meta(description="T: waits shorter than this are within")]
+    offered: int
+    answered: int
+    answered_within: int
+    abandoned: int
+    definition: str
+    contract_version: Annotated[int | None, msgspec.Meta(description="the SLA contract version measured against")]
+
+
+class QueueLiveOut(Output):
+    """A queue now, as the router shows it (contacts and agents) and as reporting counts today."""
+
+    queue_id: uuid.UUID
+    name: str
+    channel: str
+    is_active: bool
+    waiting: Annotated[int, msgspec.Meta(description="contacts waiting for an agent (not on offer)")]
+    offered: Annotated[int, msgspec.Meta(description="contacts on offer to an agent")]
+    connected: Annotated[int, msgspec.Meta(description="contacts connected to an agent")]
+    longest_wait_seconds: Annotated[
+        float | None, msgspec.Meta(description="how long the oldest waiting contact has waited; null: none waits")
+    ]
+    agents_available: Annotated[
+        int,
+        msgspec.Meta(
+            description="agents available now who may take its contacts (assigned to the tenant, holding its hard "
+            "requirements, meeting its most relaxed skills); another tenant's contact may take them first"
+        ),
+    ]
+    agents_busy: Annotated[int, msgspec.Meta(description="agents with one of its contacts on offer or connected")]
+    agents_wrap_up: Annotated[int, msgspec.Meta(description="agents wrapping up one of its contacts")]
+    service_level_today: Annotated[
+        ServiceLevelToday | None, msgspec.Meta(description="null: no contact of the queue counted today yet")
+    ]
+    as_of: Annotated[dt.datetime, msgspec.Meta(description="when the router's live view was read")]
+
+
+class QueueLiveList(Output):
+    items: list[QueueLiveOut]

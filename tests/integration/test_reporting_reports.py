@@ -351,7 +351,7 @@ async def test_report_pages_show_the_tenant_its_figures(
     export = await viewer_a.get(
         "/reports/export", params={"report": "dispositions", "period": "custom", "format": "csv", **days}
     )
-    assert export.status_code == 200 and export.text.splitlines()[0] == "Disposition,Contacts,Share"
+    assert export.status_code == 200 and export.text.splitlines()[0] == "Disposition,Label,Contacts,Share"
     refused = await viewer_a.get("/reports", params={"period": "custom", "start": "not-a-day"})
     assert refused.status_code == 422 and "YYYY-MM-DD" in refused.text
     operator = await make_staff("operator_admin")

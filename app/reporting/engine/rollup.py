@@ -8,8 +8,8 @@ and folding it whole (a rebuild) give the same rows.
 Counting rules:
 - arrival-based (the interval and queue the contact ARRIVED in): offered; then the contact's first
   outcome only - answered (with its wait, also in the answering agent's row), abandoned (with its wait)
-  or removed (max wait, queue closed). A contact answered, transferred and abandoned later counts as
-  answered once.
+  or removed (max wait, queue closed, callback cancelled). A contact answered, transferred and abandoned
+  later counts as answered once.
 - handle-based (the interval a piece of work ENDED in, the queue it was answered in): each connected
   segment (answered until transferred or ended) adds its talk (connected time less hold) and hold; an
   ``ended`` adds one handled contact, a ``transferred`` one transfer; the wrap-up after either (see
@@ -34,7 +34,7 @@ from app.reporting.engine.intervals import (
 )
 
 RESOLVED = "resolved"
-_REMOVALS = frozenset({"max_wait", "queue_closed"})
+_REMOVALS = frozenset({"max_wait", "queue_closed", "cancelled"})  # the engine's RemovalReason values
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -24,8 +24,8 @@ def _report() -> schemas.Report[schemas.DispositionRow]:
         queue_ids=[],
         agent_id=None,
         rows=[
-            schemas.DispositionRow(disposition='=HYPERLINK("http://evil")', contacts=3, share=0.75),
-            schemas.DispositionRow(disposition="sale", contacts=1, share=0.25),
+            schemas.DispositionRow(disposition='=HYPERLINK("http://evil")', label="-1+1", contacts=3, share=0.75),
+            schemas.DispositionRow(disposition="sale", label="Sale", contacts=1, share=0.25),
         ],
     )
 
@@ -35,9 +35,9 @@ def test_csv_defuses_formulas_and_writes_plain_numbers() -> None:
     assert (file.filename, file.media_type) == ("fjord-dispositions-2026-03-02-to-2026-03-08.csv", "text/csv")
     rows = list(csv.reader(io.StringIO(file.content.decode())))
     assert rows == [
-        ["Disposition", "Contacts", "Share"],
-        ['\'=HYPERLINK("http://evil")', "3", "0.7500"],
-        ["sale", "1", "0.2500"],
+        ["Disposition", "Label", "Contacts", "Share"],
+        ['\'=HYPERLINK("http://evil")', "'-1+1", "3", "0.7500"],
+        ["sale", "Sale", "1", "0.2500"],
     ]
 
 
@@ -45,8 +45,8 @@ def test_xlsx_cells_are_typed() -> None:
     file = exports.export(_report(), "dispositions", "xlsx", "fjord")
     workbook = load_workbook(io.BytesIO(file.content))
     sheet = workbook["Report"]
-    assert [cell.value for cell in sheet[2]] == ['\'=HYPERLINK("http://evil")', 3, 0.75]
-    assert sheet["C2"].number_format == "0.0%"
+    assert [cell.value for cell in sheet[2]] == ['\'=HYPERLINK("http://evil")', "'-1+1", 3, 0.75]
+    assert sheet["D2"].number_format == "0.0%"
     assert ("Time zone", "Europe/Oslo") in [tuple(row) for row in workbook["About"].iter_rows(values_only=True)]
 
 
