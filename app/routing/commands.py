@@ -57,6 +57,15 @@ class CallbackAccept(Command, frozen=True, tag="contact.callback"):
     contact_id: uuid.UUID
 
 
+class CallbackCancel(Command, frozen=True, tag="contact.callback_cancel"):
+    """A scheduled callback is called off: it leaves the line, unless an agent has already taken it.
+
+    Not ``ContactAbandon``: the engine ignores a callback's hang-up on purpose (nobody holds the line).
+    """
+
+    contact_id: uuid.UUID
+
+
 class AgentPresence(Command, frozen=True, tag="agent.presence"):
     agent_id: uuid.UUID
     state: Literal["available", "break", "offline"]
@@ -124,6 +133,7 @@ AnyCommand = (
     ContactArrive
     | ContactAbandon
     | CallbackAccept
+    | CallbackCancel
     | AgentPresence
     | OfferAccept
     | OfferReject

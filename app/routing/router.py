@@ -60,6 +60,7 @@ from app.routing.engine import (
     AgentState,
     AgentStateChanged,
     AttainmentUpdated,
+    CallbackCancelled,
     CallbackRequested,
     Channel,
     ContactAbandoned,
@@ -271,6 +272,8 @@ class Projection:
                 self._hang_up(at, command.contact_id, before_answer_only=True)
             case cmd.CallbackAccept():
                 self._callback(at, command)
+            case cmd.CallbackCancel():
+                self._cancel_callback(at, command)
             case cmd.AgentPresence():
                 self._presence(at, command)
             case cmd.OfferAccept() | cmd.OfferReject():
@@ -336,6 +339,13 @@ class Projection:
             return
         self._decide(at, self.state.engine.handle(CallbackRequested(at, contact.contact_id)))
         self._event(at, contact, "callback_requested")
+
+    def _cancel_callback(self, at: float, command: cmd.CallbackCancel) -> None:
+        contact = self.state.contacts.get(str(command.contact_id))
+        if contact is None:
+            return  # over, or never arrived
+        # Removed(CANCELLED) when it was waiting or on offer; nothing once an agent took it.
+        self._decide(at, self.state.engine.handle(CallbackCancelled(at, contact.contact_id)))
 
     def _presence(self, at: float, command: cmd.AgentPresence) -> None:
         agent_id = str(command.agent_id)

@@ -57,8 +57,11 @@ up.
 Reservations: an offer expires after `offer_timeout_seconds`; a reject or timeout puts the contact back
 at its own place and re-offers it to another agent (it is never offered again to one that declined);
 `misses_before_break` consecutive misses put the agent on break (`AgentAutoBreak`). Callbacks keep
-their original place and do not abandon or expire by max wait. Overflow moves a contact to another
-queue of the same tenant after a wait in its queue, keeping its first arrival for the order.
+their original place and do not abandon or expire by max wait. `CallbackCancelled` takes a callback
+waiting or on offer out of line (offer revoked with `CANCELLED`, then `Removed(CANCELLED)`, not counted
+as abandoned); a callback an agent has taken, a caller on the line (a callback handed on is one) and a
+contact that is over stay as they are. Overflow moves a contact to another queue of the same tenant
+after a wait in its queue, keeping its first arrival for the order.
 
 Transfers. `ContactTransferred(at, contact_id, agent_id, to_queue, to_agent, window_seconds)` hands a
 contact connected to `agent_id` on. It leaves the agent as on `ContactEnded` (the wrap-up of the queue
@@ -123,6 +126,7 @@ from app.routing.engine.model import (
     AgentStateChanged,
     AgentView,
     AttainmentUpdated,
+    CallbackCancelled,
     CallbackRequested,
     Channel,
     ContactAbandoned,
@@ -169,6 +173,7 @@ __all__ = [
     "AgentView",
     "Attainment",
     "AttainmentUpdated",
+    "CallbackCancelled",
     "CallbackRequested",
     "Channel",
     "ContactAbandoned",

@@ -18,6 +18,7 @@ from app.routing.engine.model import (
     AgentStateChanged,
     AgentView,
     AttainmentUpdated,
+    CallbackCancelled,
     CallbackRequested,
     Channel,
     ContactAbandoned,
@@ -58,7 +59,16 @@ _EMPTY: frozenset[str] = frozenset()
 
 # Events that name nothing the configuration could lack (a stale reference is ignored, not refused).
 _UNCHECKED: frozenset[type] = frozenset(
-    {CallbackRequested, OfferAccepted, OfferRejected, OfferTimedOut, ContactEnded, ContactAbandoned, Tick}
+    {
+        CallbackRequested,
+        CallbackCancelled,
+        OfferAccepted,
+        OfferRejected,
+        OfferTimedOut,
+        ContactEnded,
+        ContactAbandoned,
+        Tick,
+    }
 )
 
 # Timer kinds (heap entries are (due, push number, kind, id, token); the push number keeps the order total).
@@ -263,6 +273,8 @@ class RoutingEngine:
                 contact = self._contacts.get(event.contact_id)
                 if contact is not None and contact.status is not _Status.CONNECTED:
                     contact.callback = True
+            case CallbackCancelled():
+                self._cancel_callback(event.contact_id)
             case AgentLoggedIn():
                 self._set_state(self._agents[event.agent_id], AgentState.AVAILABLE, "")
             case AgentStateChanged():
@@ -519,8 +531,9 @@ class RoutingEngine:
     def _remove(self, contact: _Contact, reason: RemovalReason) -> None:
         contact.status = _Status.GONE
         del self._contacts[contact.contact_id]
-        # A closed queue is no caller giving up; an answered (then transferred) contact counted once already.
-        if reason is not RemovalReason.QUEUE_CLOSED and not contact.answered:
+        # A closed queue or a cancelled callback is no caller giving up; an answered (then transferred) contact
+        # counted once already.
+        if reason not in (RemovalReason.QUEUE_CLOSED, RemovalReason.CANCELLED) and not contact.answered:
             self._attainment[contact.tenant_id].abandoned += 1
         self._out.append(Removed(contact.contact_id, contact.queue_id, reason))
 
@@ -528,12 +541,22 @@ class RoutingEngine:
         contact = self._contacts.get(contact_id)
         if contact is None or contact.callback or contact.status is _Status.CONNECTED:
             return  # a callback's caller has hung up on purpose; a connected contact ends with ContactEnded
+        self._take_out(contact, RemovalReason.ABANDONED, RevokeReason.ABANDONED)
+
+    def _cancel_callback(self, contact_id: str) -> None:
+        contact = self._contacts.get(contact_id)
+        if contact is None or not contact.callback or contact.status is _Status.CONNECTED:
+            return  # over, taken by an agent, or a caller on the line (a callback handed on is one)
+        self._take_out(contact, RemovalReason.CANCELLED, RevokeReason.CANCELLED)
+
+    def _take_out(self, contact: _Contact, removal: RemovalReason, revoke: RevokeReason) -> None:
+        """A contact waiting or on offer leaves for good; the agent it was offered to is free for the next one."""
         if contact.status is _Status.WAITING:
             self._leave_line(contact)
-            self._remove(contact, RemovalReason.ABANDONED)
+            self._remove(contact, removal)
             return
-        agent = self._withdraw_offer(contact, RevokeReason.ABANDONED)
-        self._remove(contact, RemovalReason.ABANDONED)
+        agent = self._withdraw_offer(contact, revoke)
+        self._remove(contact, removal)
         self._route_agent(agent)
 
     def _offered(self, contact_id: str, agent_id: str) -> _Contact | None:

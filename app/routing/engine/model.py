@@ -42,11 +42,13 @@ class RemovalReason(StrEnum):
     ABANDONED = "abandoned"
     MAX_WAIT = "max_wait"
     QUEUE_CLOSED = "queue_closed"  # its queue (or its tenant) left the configuration
+    CANCELLED = "cancelled"  # a callback called off before an agent took it
 
 
 class RevokeReason(StrEnum):
     TIMEOUT = "timeout"
     ABANDONED = "abandoned"
+    CANCELLED = "cancelled"  # the callback on offer was called off
     AGENT_UNAVAILABLE = "agent_unavailable"
     CONFIG_CHANGED = "config_changed"  # a new configuration no longer lets the agent take the contact
 
@@ -144,6 +146,14 @@ class CallbackRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackCancelled:
+    """The callback is called off (by the tenant or its CRM): it leaves the line unless an agent has taken it."""
+
+    at: float
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentLoggedIn:
     at: float
     agent_id: str
@@ -235,6 +245,7 @@ class Tick:
 Event = (
     ContactArrived
     | CallbackRequested
+    | CallbackCancelled
     | AgentLoggedIn
     | AgentStateChanged
     | OfferAccepted
