@@ -52,6 +52,14 @@ class FormPage:
     saved: Mapping[str, str] = field(default_factory=dict)
 
 
+def _name(values: Mapping[str, Any]) -> str:
+    return str(values["name"])
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def form_version(text: str) -> int | None:
     """The version a form was loaded at (its hidden ``version`` field), or None when it has none."""
     return int(text) if text.isdigit() else None
@@ -74,7 +82,9 @@ class VersionedForm(Generic[Body, Saved]):
     ``body`` turns the form's values into the API's body and the problems of single rows (keyed like the
     service's errors: ``skills[0].level``); ``shown`` says which error keys the form shows next to an
     input, so the rest go above the form. ``show`` renders the page for ``FormPage`` and the object (None:
-    a new one); ``differences`` are the saved values where they differ from what was typed.
+    a new one); ``differences`` are the saved values where they differ from what was typed. ``label``
+    names the object in messages (its ``name`` field by default); ``created``, when given, answers a
+    creation with what ``create`` returned (a page showing a new secret once, say) instead of the list.
     """
 
     noun: str
@@ -89,6 +99,8 @@ class VersionedForm(Generic[Body, Saved]):
     update: Callable[[AsyncSession, Saved, Body, int | None], Awaitable[Any]]
     differences: Callable[[AsyncSession, Mapping[str, Any], Saved], Awaitable[dict[str, str]]]
     show: Callable[[Request[Any, Any, Any], AsyncSession, FormPage, Saved | None], Awaitable[Response[Any]]]
+    label: Callable[[Mapping[str, Any]], str] = _name
+    created: Callable[[Request[Any, Any, Any], AsyncSession, Any], Awaitable[Response[Any]]] | None = None
 
     async def save(
         self, request: Request[Any, Any, Any], session: AsyncSession, current: Saved | None
@@ -104,10 +116,11 @@ class VersionedForm(Generic[Body, Saved]):
         checked, field_errors = validate(self.struct, data, require=self.require)
         errors |= field_errors
         saved: dict[str, str] = {}
+        result: Any = None
         if checked is not None and not errors:
             body = checked
             if current is None:
-                _, errors = await submit(session, lambda: self.create(session, body))
+                result, errors = await submit(session, lambda: self.create(session, body))
             else:
                 saved_object = current
                 version = form_version(values["version"])
@@ -119,7 +132,10 @@ class VersionedForm(Generic[Body, Saved]):
         if errors:
             again = Form(values=values, errors=placed(errors, self.shown(values)))
             return await self.show(request, session, FormPage(again, code=422, saved=saved), current)
-        flash(request, f"{self.noun.capitalize()} {values['name']} {'created' if current is None else 'saved'}.")
+        if current is None and self.created is not None:
+            return await self.created(request, session, result)
+        done = "created" if current is None else "saved"
+        flash(request, _capitalised(" ".join(filter(None, [self.noun, self.label(values), done]))) + ".")
         return redirect(request, self.path)
 
     async def delete(
@@ -135,7 +151,9 @@ class VersionedForm(Generic[Body, Saved]):
         version = form_version(text_fields(await request.form(), ("version",))["version"])
         _, errors = await submit(session, lambda: remove(version))
         if errors:
-            flash(request, f"{name} was not deleted. {sentence(errors.get(FORM, ''))}", "error")
+            flash(
+                request, f"{name or _capitalised(self.noun)} was not deleted. {sentence(errors.get(FORM, ''))}", "error"
+            )
             return redirect(request, back)
-        flash(request, f"{self.noun.capitalize()} {name} deleted.")
+        flash(request, _capitalised(" ".join(filter(None, [self.noun, name, "deleted"]))) + ".")
         return redirect(request, self.path)

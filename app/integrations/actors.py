@@ -1,7 +1,8 @@
 """Webhook jobs: deliveries made from outbox events and interaction events, each sent and retried by Dramatiq.
 
 A delivery's retries are scheduled by ``attempt`` (backoff, Retry-After) and sent as delayed messages; a
-message lost with a dying worker is sent again by the overdue sweep, and ``attempt`` ignores stale ones.
+message lost with a dying worker is sent again by the overdue sweep (TENLINE_WEBHOOK_OVERDUE_AFTER_SECONDS,
+TENLINE_WEBHOOK_OVERDUE_SWEEP_SECONDS), and ``attempt`` ignores stale ones.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from app.core.broker import Tick, actor, periodic
 from app.core.clock import utcnow
 from app.core.db import get_database
 from app.core.outbox import Event, subscribe
+from app.core.settings import get_settings
 from app.integrations import service
 from app.integrations.schemas import DeliveryDue
 
 COLLECT_EVERY = dt.timedelta(seconds=5)
-OVERDUE_AFTER = dt.timedelta(minutes=2)
 
 
 # Retries are this domain's own (per delivery, with Retry-After), not Dramatiq's.
@@ -37,6 +38,7 @@ async def _send_now(delivery_ids: Sequence[uuid.UUID]) -> None:
         await asyncio.to_thread(deliver.send, DeliveryDue(delivery_id=delivery_id))
 
 
+@subscribe("callback.due")
 @subscribe("sla.at_risk")
 @subscribe("sla.breached")
 @subscribe("report.delivered")
@@ -62,9 +64,14 @@ async def collect_interaction_events(tick: Tick) -> None:
     await _send_now(created)
 
 
-@periodic(every=dt.timedelta(minutes=1), per_tenant=True)
+def _overdue_sweep_every() -> dt.timedelta:
+    return dt.timedelta(seconds=get_settings().webhook_overdue_sweep_seconds)
+
+
+@periodic(every=_overdue_sweep_every, per_tenant=True)
 @actor(queue_name="webhooks", max_retries=0)
 async def resend_overdue_deliveries(tick: Tick) -> None:
+    older_than = dt.timedelta(seconds=get_settings().webhook_overdue_after_seconds)
     async with get_database().session() as session:
-        overdue = await service.overdue_deliveries(session, older_than=OVERDUE_AFTER)
+        overdue = await service.overdue_deliveries(session, older_than=older_than)
     await _send_now(overdue)

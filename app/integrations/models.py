@@ -1,4 +1,5 @@
-"""Webhook tables: a tenant's endpoints, one delivery per (endpoint, event), the interaction-event checkpoint.
+"""Webhook tables: a tenant's endpoints, one delivery per (endpoint, event), the interaction-event checkpoint;
+and the tenant's CRM lookup settings.
 
 Signing secrets are stored encrypted (app.core.crypto) because Tenline must sign with them again; the
 plaintext is shown once, when it is made. During a rotation the previous secret stays valid until
@@ -81,4 +82,25 @@ class WebhookInteractionCheckpoint(TenantScoped, table=True):
 
     log_seq: int = Field(default=0, sa_type=sa.BigInteger)
     position: int = 0
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class CrmLookupSettings(TenantScoped, table=True):
+    """Where the agent desktop looks a caller up in the tenant's CRM (screen pop): one row per tenant.
+
+    The lookup is signed like a webhook delivery, with a secret of its own (encrypted, rotatable with overlap).
+    """
+
+    __tablename__ = "crm_lookup_settings"
+    __table_args__ = (sa.UniqueConstraint("tenant_id"),)
+
+    url: str = Field(max_length=2000)
+    secret_encrypted: str
+    previous_secret_encrypted: str | None = Field(default=None)
+    previous_secret_expires_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    timeout_ms: int = 1500
+    cache_ttl_seconds: int = 300
+    enabled: bool = Field(default=True)
+    version: int = 1
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)

@@ -11,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
 import json
 import secrets
 import socket
+import ssl
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import sqlalchemy as sa
@@ -38,7 +42,7 @@ from app.core.pagination import Page, page_of, paginate
 from app.core.rows import to_struct
 from app.core.settings import get_settings
 from app.core.tenancy import require_tenant_id
-from app.core.versioning import apply_changes, given_fields
+from app.core.versioning import apply_changes, check_version, given_fields
 from app.integrations import schemas
 from app.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookInteractionCheckpoint
 from app.routing.models import InteractionEvent
@@ -46,17 +50,15 @@ from tenants.service import audit
 
 REPLAY_TOPIC = "webhook.replay_requested"
 # The outbox topics a webhook can carry (the others in the catalogue come from interaction events).
-OUTBOX_EVENT_TYPES = ("sla.at_risk", "sla.breached", "report.delivered")
+OUTBOX_EVENT_TYPES = ("callback.due", "sla.at_risk", "sla.breached", "report.delivered")
 INTERACTION_EVENT_TYPES = {"offered", "answered", "ended", "abandoned"}
 
-# Waits before each retry (Standard Webhooks' suggestion): eight attempts over about 27 hours.
-RETRY_DELAYS = tuple(dt.timedelta(seconds=s) for s in (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600))
-MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 # An endpoint failing this long, when a delivery has used all its attempts, is disabled.
 SUSTAINED_FAILURE = dt.timedelta(hours=24)
 SUSTAINED_FAILURE_REASON = "sustained_failure"
 MAX_RETRY_AFTER = dt.timedelta(hours=12)
 REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
 LOGGED_BODY_CHARS = 2000
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the Standard Webhooks secret prefix, not a secret)
 
@@ -78,13 +80,48 @@ def _purpose(endpoint: WebhookEndpoint) -> str:
     return f"webhook-secret:{endpoint.tenant_id or require_tenant_id()}:{endpoint.id}"
 
 
-def signing_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:
+class SecretHolder(Protocol):
+    """A row holding a signing secret, encrypted, and during a rotation the previous one (endpoints, CRM lookup)."""
+
+    secret_encrypted: str
+    previous_secret_encrypted: str | None
+    previous_secret_expires_at: dt.datetime | None
+
+
+def held_secrets(holder: SecretHolder, purpose: str, now: dt.datetime) -> list[str]:
     """The current secret, and the previous one while its overlap lasts."""
-    found = [decrypt(endpoint.secret_encrypted, purpose=_purpose(endpoint))]
-    expires = endpoint.previous_secret_expires_at
-    if endpoint.previous_secret_encrypted and expires is not None and now < expires:
-        found.append(decrypt(endpoint.previous_secret_encrypted, purpose=_purpose(endpoint)))
+    found = [decrypt(holder.secret_encrypted, purpose=purpose)]
+    expires = holder.previous_secret_expires_at
+    if holder.previous_secret_encrypted and expires is not None and now < expires:
+        found.append(decrypt(holder.previous_secret_encrypted, purpose=purpose))
     return found
+
+
+def signing_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:
+    return held_secrets(endpoint, _purpose(endpoint), now)
+
+
+def secret_rotation(holder: SecretHolder, purpose: str, overlap_seconds: int) -> tuple[str, dict[str, Any]]:
+    """A new secret, and the changes that make it current (the previous one signing too for the overlap)."""
+    secret = new_secret()
+    changes: dict[str, Any] = {
+        "previous_secret_encrypted": holder.secret_encrypted if overlap_seconds else None,
+        "previous_secret_expires_at": utcnow() + dt.timedelta(seconds=overlap_seconds) if overlap_seconds else None,
+        "secret_encrypted": encrypt(secret, purpose=purpose),
+    }
+    return secret, changes
+
+
+def signed_headers(keys: Sequence[str], message_id: str, now: dt.datetime, body: str) -> dict[str, str]:
+    """The Standard Webhooks headers of one message: its id, its time and a signature under each secret."""
+    timestamp = int(now.timestamp())
+    return {
+        "content-type": "application/json",
+        "user-agent": "Tenline-Webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(signature(key, message_id, timestamp, body) for key in keys),
+    }
 
 
 # --- the SSRF guard ------------------------------------------------------------------------------
@@ -108,7 +145,32 @@ def refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> b
     return not address.is_global or address.is_multicast or address.is_reserved
 
 
-async def check_destination(url: str) -> None:
+@dataclass(frozen=True)
+class Destination:
+    """A URL whose host was resolved and checked once: requests go to ``address``, never to a second lookup
+    (a DNS answer changed between check and connect -- rebinding -- cannot redirect them)."""
+
+    url: str
+    hostname: str
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+
+    def request_url(self) -> str:
+        """The URL with the checked address in place of the host name."""
+        parts = urlsplit(self.url)
+        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def request_headers(self) -> dict[str, str]:
+        parts = urlsplit(self.url)
+        return {"host": parts.netloc.rpartition("@")[2]}
+
+    def extensions(self) -> dict[str, str]:
+        """TLS names and verifies the real host name (SNI and certificate), not the address."""
+        return {"sni_hostname": self.hostname} if urlsplit(self.url).scheme == "https" else {}
+
+
+async def check_destination(url: str) -> Destination:
     """Resolves the URL's host; raises DestinationRefused when any of its addresses is refused."""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -118,13 +180,32 @@ async def check_destination(url: str) -> None:
         infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise DestinationRefused(f"{parts.hostname} does not resolve") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+    except (UnicodeError, ValueError) as exc:  # not encodable as a host name (IDNA), e.g. control characters
+        raise DestinationRefused(f"{parts.hostname!r} is not a host name") from exc
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
         if refused_address(address):
             raise DestinationRefused(f"{parts.hostname} resolves to {address}, which webhooks may not reach")
+    if not addresses:
+        raise DestinationRefused(f"{parts.hostname} does not resolve")
+    return Destination(url=url, hostname=parts.hostname, address=addresses[0])
 
 
-async def _checked_url(url: str) -> str:
+async def post_checked(
+    client: httpx.AsyncClient, url: str, *, content: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    """POST to ``url`` after the SSRF check, connecting to the address that was checked."""
+    destination = await check_destination(url)
+    return await client.post(
+        destination.request_url(),
+        content=content,
+        headers={**headers, **destination.request_headers()},
+        extensions=destination.extensions(),
+    )
+
+
+async def checked_url(url: str) -> str:
+    """The URL, or a refusal naming the ``url`` field when the SSRF guard refuses it."""
     try:
         await check_destination(url)
     except DestinationRefused as exc:
@@ -158,7 +239,7 @@ async def get_endpoint(session: AsyncSession, endpoint_id: uuid.UUID, *, lock: b
 
 
 async def create_endpoint(session: AsyncSession, data: schemas.EndpointCreate) -> schemas.EndpointWithSecret:
-    await _checked_url(data.url)
+    await checked_url(data.url)
     secret = new_secret()
     row = WebhookEndpoint(
         tenant_id=require_tenant_id(),
@@ -176,12 +257,13 @@ async def create_endpoint(session: AsyncSession, data: schemas.EndpointCreate) -
 
 
 async def update_endpoint(
-    session: AsyncSession, endpoint_id: uuid.UUID, data: schemas.EndpointUpdate
+    session: AsyncSession, endpoint_id: uuid.UUID, data: schemas.EndpointUpdate, *, if_match: int | None = None
 ) -> WebhookEndpoint:
     row = await get_endpoint(session, endpoint_id, lock=True)
+    check_version("webhook endpoint", row, if_match)
     changes = given_fields(data)
     if "url" in changes:
-        await _checked_url(changes["url"])
+        await checked_url(changes["url"])
     if "event_types" in changes:
         changes["event_types"] = sorted(set(changes["event_types"]))
     if changes.get("enabled") is True:  # enabled again by the tenant: a fresh start
@@ -198,23 +280,21 @@ async def update_endpoint(
     return row
 
 
-async def delete_endpoint(session: AsyncSession, endpoint_id: uuid.UUID) -> None:
+async def delete_endpoint(session: AsyncSession, endpoint_id: uuid.UUID, *, if_match: int | None = None) -> None:
     row = await get_endpoint(session, endpoint_id, lock=True)
+    check_version("webhook endpoint", row, if_match)
     await session.delete(row)
     await session.flush()
     await audit(session, "webhook_endpoint.deleted", object_type="webhook_endpoint", object_id=endpoint_id)
 
 
 async def rotate_secret(
-    session: AsyncSession, endpoint_id: uuid.UUID, data: schemas.SecretRotate
+    session: AsyncSession, endpoint_id: uuid.UUID, data: schemas.SecretRotate, *, if_match: int | None = None
 ) -> schemas.EndpointWithSecret:
     row = await get_endpoint(session, endpoint_id, lock=True)
-    secret = new_secret()
-    row.previous_secret_encrypted = row.secret_encrypted if data.overlap_seconds else None
-    row.previous_secret_expires_at = (
-        utcnow() + dt.timedelta(seconds=data.overlap_seconds) if data.overlap_seconds else None
-    )
-    row.secret_encrypted = encrypt(secret, purpose=_purpose(row))
+    check_version("webhook endpoint", row, if_match)
+    secret, changes = secret_rotation(row, _purpose(row), data.overlap_seconds)
+    apply_changes(row, changes)
     await session.flush()
     await audit(
         session,
@@ -241,6 +321,23 @@ async def list_deliveries(
     rows = (await session.exec(paginate(statement, col(WebhookDelivery.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda row: row.id)
     return Page(items=[delivery_out(row) for row in items], next_cursor=next_cursor)
+
+
+async def latest_deliveries(
+    session: AsyncSession, endpoint_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, WebhookDelivery]:
+    """Each endpoint's newest delivery (ids are time-ordered), for lists of endpoints."""
+    if not endpoint_ids:
+        return {}
+    rows = (
+        await session.exec(
+            select(WebhookDelivery)
+            .where(col(WebhookDelivery.endpoint_id).in_(endpoint_ids))
+            .distinct(col(WebhookDelivery.endpoint_id))
+            .order_by(col(WebhookDelivery.endpoint_id), col(WebhookDelivery.id).desc())
+        )
+    ).all()
+    return {row.endpoint_id: row for row in rows}
 
 
 async def get_delivery(
@@ -373,6 +470,22 @@ async def overdue_deliveries(session: AsyncSession, *, older_than: dt.timedelta)
 # --- attempts ------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context, made once: each one loads the CA bundle, tens of ms of CPU per attempt."""
+    return httpx.create_ssl_context()
+
+
+def retry_delays() -> tuple[dt.timedelta, ...]:
+    """The waits before each retry (TENLINE_WEBHOOK_RETRY_DELAYS_SECONDS; by default Standard Webhooks'
+    suggestion: eight attempts over about 27 hours)."""
+    return tuple(dt.timedelta(seconds=s) for s in get_settings().webhook_retry_delays_seconds)
+
+
+def max_attempts() -> int:
+    return len(retry_delays()) + 1
+
+
 def retry_after(response: httpx.Response) -> dt.timedelta | None:
     """The wait a 429 or 503 asks for (seconds or an HTTP date), capped."""
     if response.status_code not in {429, 503}:
@@ -392,16 +505,7 @@ def retry_after(response: httpx.Response) -> dt.timedelta | None:
 
 def _request(delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: dt.datetime) -> tuple[dict[str, str], str]:
     body = json.dumps(delivery.payload, separators=(",", ":"))
-    message_id, timestamp = str(delivery.event_id), int(now.timestamp())
-    signatures = " ".join(signature(secret, message_id, timestamp, body) for secret in signing_secrets(endpoint, now))
-    headers = {
-        "content-type": "application/json",
-        "user-agent": "Tenline-Webhooks/1",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signatures,
-    }
-    return headers, body
+    return signed_headers(signing_secrets(endpoint, now), str(delivery.event_id), now, body), body
 
 
 async def attempt(session: AsyncSession, delivery_id: uuid.UUID) -> dt.datetime | None:
@@ -429,9 +533,9 @@ async def attempt(session: AsyncSession, delivery_id: uuid.UUID) -> dt.datetime 
     wait: dt.timedelta | None = None
     started = time.monotonic()
     try:
-        await check_destination(endpoint.url)  # again: DNS may have changed since registration
-        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, follow_redirects=False) as client:
-            response = await client.post(endpoint.url, content=body.encode(), headers=headers)
+        # Checked again (DNS may have changed since registration), and sent to the address checked.
+        async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, follow_redirects=False, verify=_tls_context()) as client:
+            response = await post_checked(client, endpoint.url, content=body.encode(), headers=headers)
         delivery.response_status = response.status_code
         delivery.response_headers = dict(response.headers)
         delivery.response_body = response.text[:LOGGED_BODY_CHARS]
@@ -448,18 +552,19 @@ async def attempt(session: AsyncSession, delivery_id: uuid.UUID) -> dt.datetime 
         endpoint.failing_since = None
         return None
     endpoint.failing_since = endpoint.failing_since or now
-    if delivery.attempts >= MAX_ATTEMPTS:
+    delays = retry_delays()
+    if delivery.attempts > len(delays):  # every retry used
         delivery.status = "failed"
         await _disable_if_failing(session, endpoint, now)
         return None
-    delivery.next_attempt_at = now + max(RETRY_DELAYS[delivery.attempts - 1], wait or dt.timedelta(0))
+    delivery.next_attempt_at = now + max(delays[delivery.attempts - 1], wait or dt.timedelta(0))
     return delivery.next_attempt_at
 
 
 async def _disable_if_failing(session: AsyncSession, endpoint: WebhookEndpoint, now: dt.datetime) -> None:
     if endpoint.failing_since is None or now - endpoint.failing_since < SUSTAINED_FAILURE:
         return
-    endpoint.enabled, endpoint.disabled_reason = False, SUSTAINED_FAILURE_REASON
+    apply_changes(endpoint, {"enabled": False, "disabled_reason": SUSTAINED_FAILURE_REASON})
     await session.flush()
     await audit(
         session,

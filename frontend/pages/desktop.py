@@ -2,7 +2,8 @@
 
 Everything shown comes from the router's live views (``app.routing.live``), named with what the agent's
 tenants hold (``app.routing.service.desk_tenants``: tenant names, queue names and scripts, colleagues'
-aliases). Actions are commands to the router. Each action first checks the agent's live view (an offer
+aliases). A contact of a tenant with a CRM lookup gets a panel that loads the CRM's answer in a request of
+its own (``crm``), so neither routing nor the offer waits for the CRM. Actions are commands to the router. Each action first checks the agent's live view (an offer
 that is gone, a contact that is not the agent's are refused with a readable message before anything is
 sent), then sends the command and waits briefly for the router to show its effect, so the fragment it
 answers with is the new state. The desktop also follows the router over server-sent events.
@@ -27,6 +28,7 @@ from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.core.redis import get_redis
 from app.core.settings import get_settings
 from app.core.tenancy import Principal, acting_as
+from app.integrations import crm
 from app.routing import commands as cmd
 from app.routing import live
 from app.routing import service as routing
@@ -37,14 +39,7 @@ from tenants.permissions import Permission
 
 PATH = "/agent"
 BREAK_REASONS = (("lunch", "Lunch"), ("training", "Training"), ("personal", "Personal"), ("meeting", "Meeting"))
-DISPOSITIONS = (
-    ("resolved", "Resolved"),
-    ("follow-up", "Follow-up needed"),
-    ("escalated", "Escalated"),
-    ("no-answer", "No answer"),
-    ("wrong-number", "Wrong number"),
-)
-CHOICES: dict[str, Any] = {"break_reasons": BREAK_REASONS, "dispositions": DISPOSITIONS}
+CHOICES: dict[str, Any] = {"break_reasons": BREAK_REASONS}
 # How long an action waits for the router to show its effect before answering with the state as it is.
 CONFIRM_SECONDS = 3.0
 NOT_YOURS = "that contact is not on your desktop (it may have ended or moved on)"
@@ -68,6 +63,13 @@ class DeskState:
     @property
     def key(self) -> bytes:
         return key_of(self.view, sorted(self.contacts.values(), key=lambda c: c.contact_id))
+
+    def shown(self, contact_id: uuid.UUID) -> live.ContactView:
+        """The contact on offer to the agent or in the agent's hands, or refused (as for anyone else's)."""
+        offered = self.view is not None and self.view.offer is not None and self.view.offer.contact_id == contact_id
+        if offered and (contact := self.contacts.get(contact_id)) is not None:
+            return contact
+        return self.connected(contact_id)
 
     def connected(self, contact_id: uuid.UUID) -> live.ContactView:
         """A contact the agent holds now, or refused (the same answer for anyone else's)."""
@@ -108,6 +110,7 @@ class OfferCard:
     caller: str
     channel: str
     seconds_left: float
+    crm: bool  # the tenant looks callers up in its CRM: the card loads the answer
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class ContactCard:
     place: Place
     caller: str
     channel: str
+    crm: bool
     context: list[tuple[str, str]]
     connected_seconds: float
     on_hold: bool
@@ -128,6 +132,9 @@ class WrapUpCard:
     contact_id: uuid.UUID
     place: Place
     caller: str
+    # The active disposition codes of the contact's tenant, (code, label); none: the agent no longer works
+    # for it, and the wrap-up closes without a code.
+    dispositions: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,24 @@ def _place(tenant_id: uuid.UUID, queue_id: uuid.UUID, tenants: Mapping[uuid.UUID
     return Place(tenant.name, queue.name if queue else "", queue.script if queue else "")
 
 
-def build_desk(state: DeskState, tenants: Mapping[uuid.UUID, routing.DeskTenant], now: float) -> Desk:
+@dataclass(frozen=True)
+class DeskTenants:
+    """The agent's tenants by id, and those of them that look callers up in their CRM."""
+
+    names: Mapping[uuid.UUID, routing.DeskTenant]
+    with_crm: frozenset[uuid.UUID]
+
+    def crm_for(self, contact: live.ContactView | None) -> bool:
+        return contact is not None and bool(contact.caller) and contact.tenant_id in self.with_crm
+
+
+async def desk_tenants(session: AsyncSession, me: Me) -> DeskTenants:
+    names = await routing.desk_tenants(session, me.user_id, me.agent_id)
+    return DeskTenants(names, await crm.tenants_with_lookup(session, list(names)))
+
+
+def build_desk(state: DeskState, known: DeskTenants, now: float) -> Desk:
+    tenants = known.names
     view = state.view
     if view is None:
         return Desk(
@@ -179,6 +203,7 @@ def build_desk(state: DeskState, tenants: Mapping[uuid.UUID, routing.DeskTenant]
             caller=contact.caller if contact else "",
             channel=contact.channel if contact else "",
             seconds_left=max(0.0, view.offer.expires_at - now),
+            crm=known.crm_for(contact),
         )
     cards = []
     for contact_id in view.contacts:
@@ -192,6 +217,7 @@ def build_desk(state: DeskState, tenants: Mapping[uuid.UUID, routing.DeskTenant]
                 place=_place(contact.tenant_id, contact.queue_id, tenants),
                 caller=contact.caller,
                 channel=contact.channel,
+                crm=known.crm_for(contact),
                 context=[(str(key), str(value)) for key, value in contact.context.items()],
                 connected_seconds=max(0.0, now - (contact.answered_at or now)),
                 on_hold=contact.on_hold,
@@ -203,8 +229,10 @@ def build_desk(state: DeskState, tenants: Mapping[uuid.UUID, routing.DeskTenant]
     for contact_id in view.pending_dispositions:
         contact = state.contacts.get(contact_id)
         if contact is not None:
+            tenant = tenants.get(contact.tenant_id)
+            codes = tenant.dispositions if tenant else ()
             wrap_ups.append(
-                WrapUpCard(contact_id, _place(contact.tenant_id, contact.queue_id, tenants), contact.caller)
+                WrapUpCard(contact_id, _place(contact.tenant_id, contact.queue_id, tenants), contact.caller, codes)
             )
     return Desk(
         known=True,
@@ -265,9 +293,9 @@ class DesktopPages(Controller):
     @get("/")
     async def desktop(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
         me = await _me(request, session)
-        tenants = await routing.desk_tenants(session, me.user_id, me.agent_id)
+        tenants = await desk_tenants(session, me)
         desk = build_desk(await read_state(me.agent_id), tenants, time.time())
-        assignments = sorted(((t.name, t.alias) for t in tenants.values()), key=lambda row: row[0].lower())
+        assignments = sorted(((t.name, t.alias) for t in tenants.names.values()), key=lambda row: row[0].lower())
         return render(request, "desktop/page.html", desk=desk, assignments=assignments, **CHOICES)
 
     @get("/events")
@@ -282,12 +310,33 @@ class DesktopPages(Controller):
             async def draw() -> str:
                 with acting_as(principal):
                     async with get_database().session() as own:
-                        tenants = await routing.desk_tenants(own, me.user_id, me.agent_id)
+                        tenants = await desk_tenants(own, me)
                 return paint("desktop/desk.html", desk=build_desk(state, tenants, time.time()), **CHOICES)
 
             return Snapshot(state.key, draw)
 
         return live_stream(request, [live.agent_channel(me.agent_id, _pool())], read, event="desk")
+
+    @get("/crm/{contact_id:uuid}")
+    async def crm_panel(
+        self, request: Request[Principal, Any, Any], session: AsyncSession, contact_id: uuid.UUID
+    ) -> Response[Any]:
+        """The CRM's answer about the caller of a contact on offer to the agent or in the agent's hands."""
+        me = await _me(request, session)
+        contact = (await read_state(me.agent_id)).shown(contact_id)
+        asked = await crm.lookup_request(
+            session,
+            crm.Contact(
+                interaction_id=contact.contact_id,
+                tenant_id=contact.tenant_id,
+                queue_id=contact.queue_id,
+                caller=contact.caller,
+                ivr=dict(contact.context),
+            ),
+        )
+        await session.commit()  # nothing to write: the connection goes back to the pool while the CRM answers
+        answer = await crm.look_up(*asked) if asked is not None and contact.caller else None
+        return fragment(request, "desktop/crm.html", contact_id=contact_id, answer=answer)
 
     @post("/presence")
     async def presence(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
@@ -376,15 +425,25 @@ class DesktopPages(Controller):
     async def wrap_up(self, request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
         form = await request.form()
         contact_id = _form_id(form, "contact_id")
-        disposition = str(form.get("disposition", ""))
-        if disposition not in dict(DISPOSITIONS):
-            raise InvalidInputError("choose how the contact ended")
+        disposition = str(form.get("disposition", "")).strip()
         me = await _me(request, session)
 
-        def check(desk: DeskState, _: Mapping[uuid.UUID, routing.DeskTenant]) -> cmd.Command:
-            if desk.view is None or contact_id not in desk.view.pending_dispositions:
+        def check(desk: DeskState, tenants: Mapping[uuid.UUID, routing.DeskTenant]) -> cmd.Command:
+            contact = desk.contacts.get(contact_id)
+            if desk.view is None or contact_id not in desk.view.pending_dispositions or contact is None:
                 raise NotFoundError("that contact has no disposition to record on your desktop")
-            return cmd.WrapUpFinish(agent_id=me.agent_id, contact_id=contact_id, disposition=disposition)
+            tenant = tenants.get(contact.tenant_id)
+            if tenant is None:  # no longer the agent's tenant: its codes are not the agent's to see
+                disposition_given = ""
+            elif disposition not in dict(tenant.dispositions):
+                # Nothing is sent: the contact stays in wrap-up, and the desk shows the tenant's codes as they are.
+                chosen = (
+                    f" “{disposition}” is not one of {tenant.name}'s active disposition codes." if disposition else ""
+                )
+                raise InvalidInputError(f"choose how the contact ended.{chosen}")
+            else:
+                disposition_given = disposition
+            return cmd.WrapUpFinish(agent_id=me.agent_id, contact_id=contact_id, disposition=disposition_given)
 
         return await _carry_out(request, session, me, check)
 
@@ -397,14 +456,14 @@ async def _carry_out(
     It listens on the agent's channel and its tenants' (a hold changes only the contact's view) from before
     it reads the view, so the router's answer cannot slip by unseen.
     """
-    tenants = await routing.desk_tenants(session, me.user_id, me.agent_id)
+    tenants = await desk_tenants(session, me)
     await session.commit()  # nothing to write: the connection goes back to the pool while the router works
     pool = _pool()
-    channels = [live.agent_channel(me.agent_id, pool), *(live.tenant_channel(t, pool) for t in tenants)]
+    channels = [live.agent_channel(me.agent_id, pool), *(live.tenant_channel(t, pool) for t in tenants.names)]
     confirmed = True
     async with subscribed(channels) as pubsub:
         state = await read_state(me.agent_id)
-        command = check(state, tenants)
+        command = check(state, tenants.names)
         if command is not None:
             await cmd.submit(get_redis(), command, pool=pool)
             confirmed, state = await _changed(pubsub, me.agent_id, state.key)

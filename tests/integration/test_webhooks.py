@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import socket
 import uuid
 from typing import Any
 
@@ -65,6 +66,11 @@ async def test_registration_refuses_private_and_metadata_addresses(live_server: 
             )
             assert response.status_code == 422, (url, response.text)
             assert "may not reach" in response.text
+        # A host no resolver can take (found by schemathesis): a field error, not a 500.
+        refused = await client.post(
+            "/api/v1/webhook-endpoints", json={"url": "http://\u0091gA\u009b/", "event_types": ["sla.breached"]}
+        )
+        assert refused.status_code == 422 and "is not a host name" in refused.text, refused.text
     assert service.refused_address(ipaddress.ip_address("224.0.0.1"))
 
 
@@ -80,7 +86,7 @@ async def test_a_delivery_is_signed_retried_with_the_same_id_and_logged(
         receiver.planned = [(500, {}), (429, {"Retry-After": "120"})]
         before = utcnow()
         first_retry = await _attempt(tenant_id, delivery_id)
-        assert first_retry is not None and first_retry >= before + service.RETRY_DELAYS[0]
+        assert first_retry is not None and first_retry >= before + service.retry_delays()[0]
         second_retry = await _attempt(tenant_id, delivery_id, make_due=True)
         assert second_retry is not None and second_retry >= utcnow() + dt.timedelta(seconds=119)
         assert await _attempt(tenant_id, delivery_id) is None  # not due yet: nothing sent
@@ -145,7 +151,7 @@ async def test_sustained_failure_disables_the_endpoint_and_tells_the_tenant(
                 # The delivery is on its last attempt and the endpoint has failed for a day.
                 await session.execute(
                     sa.text("UPDATE webhook_deliveries SET attempts = :attempts WHERE id = :id"),
-                    {"attempts": service.MAX_ATTEMPTS - 1, "id": delivery_id},
+                    {"attempts": service.max_attempts() - 1, "id": delivery_id},
                 )
                 await session.execute(
                     sa.text("UPDATE webhook_endpoints SET failing_since = now() - interval '25 hours' WHERE id = :id"),
@@ -233,3 +239,58 @@ async def test_interaction_events_become_deliveries_exactly_once(receiver: Recei
             ("interaction.abandoned", str(abandoned)),
         ]
     )
+
+
+async def test_a_delivery_goes_to_the_address_that_was_checked_not_a_rebound_one(
+    live_server: LiveServer, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the host answers an allowed address to the check, then a metadata address. The request
+    must go to the checked address (with the real Host header), never to a second lookup's answer."""
+    tenant_id, signed_in = await _admin(live_server, "hooks-rebind")
+    port = receiver.server.server_address[1]
+    async with signed_in as client:
+        endpoint = await _register(client, receiver.url, ["sla.breached"])
+    with acting_as(system_principal(tenant_id)):
+        async with get_database().session() as session:
+            row = await service.get_endpoint(session, uuid.UUID(endpoint["id"]))
+            row.url = f"http://rebind.test:{port}/hooks"
+            await session.commit()
+    lookups: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        lookups.append(host)
+        answer = "127.0.0.1" if len(lookups) == 1 else "169.254.169.254"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+    (delivery_id,) = await _deliver_event(tenant_id, "sla.breached", {})
+    assert await _attempt(tenant_id, delivery_id) is None
+    assert lookups == ["rebind.test"]
+    ((headers, body),) = receiver.received
+    assert headers["host"] == f"rebind.test:{port}"
+    assert Webhook(endpoint["secret"]).verify(body, headers)["type"] == "sla.breached"
+
+
+async def test_endpoint_changes_are_conditional_on_the_version(live_server: LiveServer, receiver: Receiver) -> None:
+    _, signed_in = await _admin(live_server, "hooks-etag")
+    async with signed_in as client:
+        endpoint = await _register(client, receiver.url, ["sla.breached"])
+        path = f"/api/v1/webhook-endpoints/{endpoint['id']}"
+        assert (await client.get(path)).headers["etag"] == '"1"'
+
+        changed = await client.patch(path, json={"description": "CRM"}, headers={"If-Match": '"1"'})
+        assert changed.status_code == 200 and changed.headers["etag"] == '"2"'
+        stale = await client.patch(path, json={"description": "lost update"}, headers={"If-Match": '"1"'})
+        assert stale.status_code == 412 and stale.headers["content-type"].startswith("application/problem+json")
+
+        rotated = await client.post(f"{path}/rotate-secret", json={"overlap_seconds": 0}, headers={"If-Match": '"2"'})
+        assert rotated.status_code == 201 and rotated.headers["etag"] == '"3"'
+        assert rotated.json()["secret"] != endpoint["secret"]
+
+        assert (await client.delete(path, headers={"If-Match": '"2"'})).status_code == 412
+        assert (await client.get(path)).json()["description"] == "CRM"
+        assert (await client.delete(path, headers={"If-Match": '"3"'})).status_code == 204
+        assert (await client.get(path)).status_code == 404
