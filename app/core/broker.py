@@ -328,21 +328,28 @@ def reset_broker() -> None:
 # --- periodic jobs -------------------------------------------------------------------------------
 
 
+# An interval, or a function giving it when the scheduler starts (one read from the settings, not at import).
+Every = dt.timedelta | Callable[[], dt.timedelta]
+
+
 @dataclasses.dataclass(frozen=True)
 class PeriodicJob:
     actor: JobActor[Tick]
-    every: dt.timedelta | None
+    every: Every | None
     cron: str | None
     per_tenant: bool
+
+    def interval(self) -> dt.timedelta | None:
+        return self.every() if callable(self.every) else self.every
 
 
 _periodic: dict[str, PeriodicJob] = {}
 
 
 def periodic(
-    *, every: dt.timedelta | None = None, cron: str | None = None, per_tenant: bool
+    *, every: Every | None = None, cron: str | None = None, per_tenant: bool
 ) -> Callable[[JobActor[Tick]], JobActor[Tick]]:
-    """Have the scheduler send this Tick actor every ``every`` or on a ``cron`` line (UTC).
+    """Have the scheduler send this Tick actor every ``every`` (or every ``every()``) or on a ``cron`` line (UTC).
 
     ``per_tenant``: one message per live tenant, each in that tenant's context; otherwise one message with no
     tenant (the actor must then be declared ``tenant_required=False``).

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class SettingsError(Exception):
@@ -77,6 +77,15 @@ class Settings(BaseSettings):
     # Outgoing webhooks go to public addresses only; networks listed here (comma-separated CIDRs, e.g.
     # "127.0.0.0/8" for a receiver on this machine) are let through as well.
     webhook_allowed_networks: str = ""
+    # The waits before each retry of a webhook delivery, in seconds, comma-separated (attempts: one more than
+    # there are waits). The default is Standard Webhooks' schedule: eight attempts over about 27 hours.
+    webhook_retry_delays_seconds: Annotated[tuple[Annotated[float, Field(gt=0, le=86_400)], ...], NoDecode] = Field(
+        default=(5, 300, 1800, 7200, 18_000, 36_000, 36_000), min_length=1, max_length=30
+    )
+    # A pending delivery this long past its time has lost its message (its worker died) and is sent again; the
+    # sweep for such deliveries runs this often.
+    webhook_overdue_after_seconds: float = Field(default=120, gt=0, le=86_400)
+    webhook_overdue_sweep_seconds: float = Field(default=60, gt=0, le=3600)
 
     @field_validator("database_url", "database_owner_url")
     @classmethod
@@ -95,6 +104,11 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError('must be a rate like "600/minute" or "10/second"') from None
         return value
+
+    @field_validator("webhook_retry_delays_seconds", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
 
     @field_validator("redis_url")
     @classmethod

@@ -67,8 +67,9 @@ class LeaderLock:
 
 
 def _trigger(job: PeriodicJob) -> BaseTrigger:
-    if job.every is not None:
-        return IntervalTrigger(seconds=job.every.total_seconds(), timezone=dt.UTC)
+    every = job.interval()
+    if every is not None:
+        return IntervalTrigger(seconds=every.total_seconds(), timezone=dt.UTC)
     assert job.cron is not None
     return CronTrigger.from_crontab(job.cron, timezone=dt.UTC)
 

@@ -131,12 +131,20 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(wrk: str, url: str, headers: dict[str, str], seconds: int, server_pid: int) -> Load:
+def _wrk(
+    wrk: str, url: str, headers: dict[str, str], seconds: int, server_pid: int, script: Path | None, run: str
+) -> Load:
     argv = [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
+    script_args: list[str] = []
+    if script is not None:
+        argv += ["-s", str(script)]
+        script_args = ["--", run]
     cpu_before = cpu_seconds(server_pid)
-    result = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60, check=False)
+    result = subprocess.run(
+        [*argv, url, *script_args], capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
     cpu_after = cpu_seconds(server_pid)
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -144,10 +152,20 @@ def _wrk(wrk: str, url: str, headers: dict[str, str], seconds: int, server_pid: 
     return parse_wrk(result.stdout, used)
 
 
-def measure(wrk: str, url: str, headers: dict[str, str], server_pid: int, *, warmup: int, seconds: int) -> Load:
-    """A warm-up run (discarded), then the measured one."""
-    _wrk(wrk, url, headers, warmup, server_pid)
-    return _wrk(wrk, url, headers, seconds, server_pid)
+def measure(
+    wrk: str,
+    url: str,
+    headers: dict[str, str],
+    server_pid: int,
+    *,
+    warmup: int,
+    seconds: int,
+    script: Path | None = None,
+) -> Load:
+    """A warm-up run (discarded), then the measured one; a wrk Lua ``script`` gets the run's name as its
+    argument ("warmup", "measured")."""
+    _wrk(wrk, url, headers, warmup, server_pid, script, "warmup")
+    return _wrk(wrk, url, headers, seconds, server_pid, script, "measured")
 
 
 async def _seed(services: Services, agents: int) -> tuple[str, str]:
