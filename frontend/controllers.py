@@ -14,7 +14,10 @@ from frontend.pages.account import AccountController
 from frontend.pages.agent_skills import AgentSkillPages
 from frontend.pages.api_clients import ApiClientPages
 from frontend.pages.audit import operator_audit, tenant_audit
+from frontend.pages.callbacks import CallbackPages
+from frontend.pages.customers import CustomerPages
 from frontend.pages.desktop import DesktopPages
+from frontend.pages.dispositions import DispositionCodePages
 from frontend.pages.entry_points import EntryPointPages
 from frontend.pages.live import LivePages, PoolLivePages
 from frontend.pages.number_registry import NumberRegistryPages
@@ -25,6 +28,7 @@ from frontend.pages.reports import OperatorReportPages, ReportPages, ReportSched
 from frontend.pages.sla import SlaAlertPages, SlaAttainmentPages, SlaContractPages, operator_alerts
 from frontend.pages.sso import SsoPages
 from frontend.pages.tenants import SettingsPage, TenantPages
+from frontend.pages.webhooks import CrmLookupPage, WebhookPages
 from frontend.pages.wfm import PoolWorkforcePages, WorkforcePages
 from frontend.web import people_only
 
@@ -41,10 +45,15 @@ pages = Router(
         tenant_audit,
         operator_audit,
         ApiClientPages,
+        WebhookPages,
+        CrmLookupPage,
         SsoPages,
         QueuePages,
         EntryPointPages,
+        CustomerPages,
         PhoneNumberPages,
+        DispositionCodePages,
+        CallbackPages,
         NumberRegistryPages,
         AgentSkillPages,
         DesktopPages,

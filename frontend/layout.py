@@ -78,6 +78,10 @@ OPERATOR_NAV = (
 )
 TENANT_NAV = (
     NavItem("Live", "/live", Permission.VIEW_LIVE, "The tenant's queues and agents, as they are now."),
+    NavItem(
+        "Callbacks", "/callbacks", Permission.VIEW_CALLBACKS, "Calls booked back to customers: upcoming and recent."
+    ),
+    NavItem("Customers", "/customers", Permission.VIEW_CUSTOMERS, "The tenant's customers, their numbers and calls."),
     NavItem("Reports", "/reports", Permission.VIEW_REPORTS, "Service level, volumes, handling, agents; exports."),
     NavItem(
         "SLA attainment",
@@ -102,7 +106,19 @@ TENANT_NAV = (
     NavItem("Entry points", "/entry-points", Permission.VIEW_QUEUES, "Greeting, language choice, menu, closed hours."),
     NavItem("Phone numbers", "/phone-numbers", Permission.VIEW_QUEUES, "The numbers callers dial, and where calls go."),
     NavItem(
+        "Disposition codes",
+        "/disposition-codes",
+        Permission.VIEW_DISPOSITIONS,
+        "How contacts end: the codes agents choose at wrap-up.",
+    ),
+    NavItem(
         "API clients", "/api-clients", Permission.MANAGE_API_CLIENTS, "Programs that call the tenant API (OAuth2)."
+    ),
+    NavItem(
+        "Webhooks",
+        "/webhooks",
+        Permission.VIEW_WEBHOOKS,
+        "Signed events to your systems, with their delivery log; the CRM lookup for agents' offers.",
     ),
     NavItem("SSO", "/sso", Permission.MANAGE_SSO, "Sign-in through the tenant's identity provider (OIDC)."),
     NavItem("Settings", "/settings", Permission.MANAGE_TENANT_SETTINGS, "Name, time zone, locale, hours and holidays."),

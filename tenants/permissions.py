@@ -46,6 +46,17 @@ class Permission(enum.StrEnum):
     # The acting tenant's webhook endpoints and their deliveries:
     MANAGE_WEBHOOKS = "manage_webhooks"
     VIEW_WEBHOOKS = "view_webhooks"
+    # The acting tenant's contacts one by one (callers' numbers: people's data, so not report viewers, who read
+    # figures) and its disposition codes (what agents choose at wrap-up; reports show their labels):
+    VIEW_INTERACTIONS = "view_interactions"
+    MANAGE_DISPOSITIONS = "manage_dispositions"
+    VIEW_DISPOSITIONS = "view_dispositions"
+    # The acting tenant's end customers (its CRM pushes them; its staff look them up):
+    MANAGE_CUSTOMERS = "manage_customers"
+    VIEW_CUSTOMERS = "view_customers"
+    # The acting tenant's scheduled callbacks (customers' numbers: people's data, so not report viewers):
+    MANAGE_CALLBACKS = "manage_callbacks"
+    VIEW_CALLBACKS = "view_callbacks"
 
 
 _OPERATOR = {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}
@@ -80,6 +91,13 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_REPORT_SCHEDULES: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
     Permission.MANAGE_WEBHOOKS: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
     Permission.VIEW_WEBHOOKS: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
+    Permission.VIEW_INTERACTIONS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.MANAGE_DISPOSITIONS: frozenset({*_OPERATOR, Role.TENANT_ADMIN}),
+    Permission.VIEW_DISPOSITIONS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.MANAGE_CUSTOMERS: frozenset({Role.OPERATOR_ADMIN, Role.TENANT_ADMIN}),
+    Permission.VIEW_CUSTOMERS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.MANAGE_CALLBACKS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    Permission.VIEW_CALLBACKS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
 }
 
 # Permissions that act on the acting tenant's data: they need a tenant in context.
@@ -101,6 +119,13 @@ TENANT_PERMISSIONS = frozenset(
         Permission.MANAGE_REPORT_SCHEDULES,
         Permission.MANAGE_WEBHOOKS,
         Permission.VIEW_WEBHOOKS,
+        Permission.VIEW_INTERACTIONS,
+        Permission.MANAGE_DISPOSITIONS,
+        Permission.VIEW_DISPOSITIONS,
+        Permission.MANAGE_CUSTOMERS,
+        Permission.VIEW_CUSTOMERS,
+        Permission.MANAGE_CALLBACKS,
+        Permission.VIEW_CALLBACKS,
     }
 )
 
@@ -110,6 +135,9 @@ SCOPES: dict[Permission, str] = {
     Permission.VIEW_AGENTS: "agents:read",
     Permission.VIEW_AUDIT_LOG: "audit:read",
     Permission.VIEW_QUEUES: "queues:read",
+    # A tenant's program may run its own routing set-up too: queues, phone numbers, entry points.
+    Permission.MANAGE_QUEUES: "queues:write",
+    Permission.VIEW_WFM: "wfm:read",
     Permission.VIEW_AGENT_SKILLS: "agents:read",
     Permission.VIEW_PROVISIONED_NUMBERS: "queues:read",
     Permission.VIEW_SLA: "sla:read",
@@ -117,6 +145,13 @@ SCOPES: dict[Permission, str] = {
     Permission.MANAGE_REPORT_SCHEDULES: "reports:write",
     Permission.MANAGE_WEBHOOKS: "webhooks:write",
     Permission.VIEW_WEBHOOKS: "webhooks:read",
+    Permission.VIEW_INTERACTIONS: "interactions:read",
+    Permission.MANAGE_DISPOSITIONS: "dispositions:write",
+    Permission.VIEW_DISPOSITIONS: "dispositions:read",
+    Permission.MANAGE_CUSTOMERS: "customers:write",
+    Permission.VIEW_CUSTOMERS: "customers:read",
+    Permission.MANAGE_CALLBACKS: "callbacks:write",
+    Permission.VIEW_CALLBACKS: "callbacks:read",
 }
 KNOWN_SCOPES = frozenset(SCOPES.values())
 

@@ -580,6 +580,15 @@ async def is_agent_assigned(session: AsyncSession, agent_id: uuid.UUID) -> bool:
     return (await session.exec(statement)).first() is not None
 
 
+async def agent_aliases(session: AsyncSession, agent_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, str]:
+    """Agent id -> alias of the acting tenant's agents (those of ``agent_ids`` that work for it, or all): how
+    the tenant names agents, never with the operator's personal data."""
+    statement = select(AgentAssignment.agent_id, AgentAssignment.alias)
+    if agent_ids is not None:
+        statement = statement.where(col(AgentAssignment.agent_id).in_(list(agent_ids)))
+    return {agent_id: alias for agent_id, alias in (await session.exec(statement)).all()}
+
+
 # --- audit log -----------------------------------------------------------------------------------
 
 

@@ -13,7 +13,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +25,7 @@ import pytest
 from app.core.settings import get_settings
 from app.server.local_services import EmbeddedServices, bootstrap_database, drop_database
 from app.server.migrate import upgrade
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import Receiver, running_receiver
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,12 +178,8 @@ def router_process(services: Services, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    made = Receiver()
-    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
-    thread.start()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+    with running_receiver() as made:
+        yield made
 
 
 @pytest.fixture

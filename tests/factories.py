@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -105,6 +107,19 @@ async def make_api_client(
             return await service.create_api_client(
                 session, schemas.ApiClientCreate(name=name or f"crm-{_suffix()}", scopes=scopes)
             )
+
+
+@contextlib.asynccontextmanager
+async def token_client(base_url: str, tenant_id: uuid.UUID, scopes: list[str]) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client holding the bearer token of a new API client of the tenant with ``scopes``."""
+    api_client, secret = await make_api_client(tenant_id, scopes)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        response = await client.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=(api_client.client_id, secret)
+        )
+        response.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        yield client
 
 
 @dataclass

@@ -68,8 +68,9 @@ async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncIterator[A
         yield own
 
 
+# A sorted page's cursor carries the last row's sort value (a timestamp, a name), not only its id.
 Cursor = Annotated[
-    str | None, QueryParameter(name="cursor", description="from the previous page's next_cursor", max_length=64)
+    str | None, QueryParameter(name="cursor", description="from the previous page's next_cursor", max_length=2048)
 ]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=MAX_LIMIT, description="page size")]
 DEFAULT_PAGE_SIZE = DEFAULT_LIMIT

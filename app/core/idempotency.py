@@ -1,4 +1,7 @@
-"""``Idempotency-Key`` on every POST under /api/v1: a retried request gets the first one's answer.
+"""``Idempotency-Key`` on every POST, PUT and PATCH under /api/v1: a retried request gets the first one's answer.
+
+(PUT is idempotent by itself, but a retried upsert should also get the first answer -- 201, not 200 -- and
+PATCH is not idempotent at all; the IETF draft names POST and PATCH, and PUT costs nothing to add.)
 
 The first request with a key claims it in Redis (an in-flight marker, ``SET NX``) together with a
 fingerprint of method, path, query and body. Its response (status, headers, body) then replaces the
@@ -149,11 +152,18 @@ async def _send_record(record: Record, send: Send) -> None:
     await send({"type": "http.response.body", "body": record.body, "more_body": False})
 
 
+KEYED_METHODS = ("POST", "PUT", "PATCH")
+
+
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     """Runs inside authentication (keys are the caller's) and inside the per-request transaction."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["method"] != "POST" or not scope["path"].startswith(API_PREFIX):
+        if (
+            scope["type"] != ScopeType.HTTP
+            or scope["method"] not in KEYED_METHODS
+            or not scope["path"].startswith(API_PREFIX)
+        ):
             await app(scope, receive, send)
             return
         key = _key_of(scope)
@@ -216,21 +226,25 @@ async def _run_and_remember(
 
 
 def document_idempotency(openapi: OpenAPI) -> None:
-    """Adds the optional ``Idempotency-Key`` header to every POST operation of the API."""
+    """Adds the optional ``Idempotency-Key`` header to every POST, PUT and PATCH operation of the API."""
     parameter = Parameter(
         name=HEADER,
         param_in="header",
         required=False,
         description=(
-            "Makes the POST safe to retry: the first response (2xx or 4xx) is kept for at least 24 hours and "
+            "Makes the request safe to retry: the first response (2xx or 4xx) is kept for at least 24 hours and "
             f"replayed, with `{REPLAYED_HEADER}: true`, for a repeat with the same body. 409 while the first is "
             "still in progress; 422 if the key is reused with a different request; 5xx are not kept."
         ),
         schema=Schema(type=OpenAPIType.STRING, pattern=KEY_PATTERN, max_length=255),
     )
     for path, item in (openapi.paths or {}).items():
-        operation: Operation | None = item.post
-        if path.startswith(API_PREFIX) and operation is not None:
+        if not path.startswith(API_PREFIX):
+            continue
+        operations: list[Operation | None] = [item.post, item.put, item.patch]
+        for operation in operations:
+            if operation is None:
+                continue
             existing: list[Any] = list(operation.parameters or [])
             if not any(getattr(p, "name", None) == HEADER for p in existing):
                 operation.parameters = [*existing, parameter]

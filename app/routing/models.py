@@ -147,7 +147,7 @@ class InteractionState(enum.StrEnum):
     CONNECTED = "connected"
     ENDED = "ended"  # handled: the conversation is over (wrap-up is the agent's, not the contact's)
     ABANDONED = "abandoned"  # the caller hung up before an agent answered
-    REMOVED = "removed"  # taken out of line by the queue's rules (max wait, queue closed)
+    REMOVED = "removed"  # taken out of line by the queue's rules (max wait, queue closed) or a callback's cancel
 
 
 class Interaction(TenantScoped, table=True):
@@ -162,6 +162,16 @@ class Interaction(TenantScoped, table=True):
         sa.ForeignKeyConstraint(["tenant_id", "queue_id"], ["queues.tenant_id", "queues.id"]),
         sa.Index("ix_interactions_arrived", "tenant_id", "arrived_at"),
         sa.Index("ix_interactions_queue", "tenant_id", "queue_id", "arrived_at"),
+        # The API's filters (a CRM's "this caller's contacts"), and whether a disposition code was ever used.
+        # Caller never changes, so its index keeps the router's updates HOT; a disposition is set once.
+        sa.Index("ix_interactions_caller", "tenant_id", "caller", "arrived_at"),
+        sa.Index(
+            "ix_interactions_disposition",
+            "tenant_id",
+            "disposition",
+            "arrived_at",
+            postgresql_where=sa.text("disposition IS NOT NULL"),
+        ),
     )
 
     queue_id: uuid.UUID
@@ -177,6 +187,26 @@ class Interaction(TenantScoped, table=True):
     hold_seconds: float = Field(default=0.0)
     transfers: int = Field(default=0)
     disposition: str | None = Field(default=None, max_length=64)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class DispositionCode(TenantScoped, table=True):
+    """How a contact ended, as the tenant names it: agents choose one of the active codes at wrap-up.
+
+    ``code`` is what interactions and reports keep, so it never changes once created; a code some
+    interaction used is deactivated rather than deleted. ``version`` is bumped on every change (ETag).
+    """
+
+    __tablename__ = "disposition_codes"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "code"),)
+
+    code: str = Field(max_length=64)
+    label: str = Field(max_length=100)
+    description: str = Field(default="", max_length=500)
+    is_active: bool = Field(default=True)
+    sort_order: int = Field(default=0)  # the wrap-up list's order (then the label)
+    version: int = Field(default=1)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
 

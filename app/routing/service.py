@@ -28,6 +28,7 @@ from app.core.rows import select_fields, structs_from_rows, to_struct
 from app.core.tenancy import acting_as, require_tenant_id, system_principal
 from app.core.versioning import apply_changes, check_version, given_fields
 from app.routing import schemas
+from app.routing.dispositions import active_choices as active_disposition_codes
 from app.routing.engine import AgentConfig, EngineConfig, QueueConfig, RelaxationStep, SkillRequirement, TenantConfig
 from app.routing.models import (
     AgentAttribute,
@@ -253,16 +254,30 @@ async def delete_queue(session: AsyncSession, queue_id: uuid.UUID, *, if_match: 
 # --- phone numbers -------------------------------------------------------------------------------
 
 
-def normalise_e164(raw: str) -> str:
-    """The number in E.164 form; raises InvalidInputError naming ``number`` when it is not a valid one."""
+def normalise_e164(raw: str, *, field: str = "number", region: str | None = None) -> str:
+    """The number in E.164 form; raises InvalidInputError naming ``field`` when it is not a valid one.
+
+    ``region`` (ISO 3166 code, e.g. "GB") reads national numbers ("020 7183 8750") as that country's;
+    without one, only international numbers (+...) are taken.
+    """
     message = "not a valid phone number in international form (E.164), e.g. +442071838750"
+    if region is not None:
+        message = f"not a valid phone number of {region}, nor in international form (E.164), e.g. +442071838750"
     try:
-        parsed = phonenumbers.parse(raw, None)
+        parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
-        raise InvalidInputError.for_field("number", message) from None
+        raise InvalidInputError.for_field(field, message) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidInputError.for_field("number", message)
+        raise InvalidInputError.for_field(field, message)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(locale: str) -> str | None:
+    """The country of a locale ("en-GB" -> "GB", "zh-Hant-TW" -> "TW") that phone numbers know; None without one."""
+    for part in locale.replace("_", "-").split("-")[1:]:
+        if len(part) == 2 and part.isalpha() and part.upper() in phonenumbers.SUPPORTED_REGIONS:
+            return part.upper()
+    return None
 
 
 async def _voice_queue(session: AsyncSession, queue_id: uuid.UUID) -> Queue:
@@ -666,6 +681,7 @@ class DeskTenant(msgspec.Struct, frozen=True, kw_only=True):
     alias: str  # the agent's own name in this tenant
     queues: dict[uuid.UUID, DeskQueue]
     colleagues: dict[uuid.UUID, str]  # the tenant's other agents: agent id -> alias
+    dispositions: tuple[tuple[str, str], ...]  # the codes its contacts may end with now: (code, label)
 
 
 async def agent_of_user(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
@@ -691,6 +707,7 @@ async def desk_tenants(session: AsyncSession, user_id: uuid.UUID, agent_id: uuid
                     .order_by(col(AgentAssignment.alias))
                 )
             ).all()
+            codes = await active_disposition_codes(session)
         desk[tenant_id] = DeskTenant(
             name=names.get(tenant_id, ""),
             alias=alias,
@@ -698,6 +715,7 @@ async def desk_tenants(session: AsyncSession, user_id: uuid.UUID, agent_id: uuid
                 q.id: DeskQueue(name=q.name, script=q.script, channel=q.channel, is_active=q.is_active) for q in queues
             },
             colleagues=dict(colleagues),
+            dispositions=codes,
         )
     return desk
 

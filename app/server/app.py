@@ -8,7 +8,6 @@ from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
@@ -17,20 +16,23 @@ from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 
 import frontend
-from app.core.api_rate_limit import api_rate_limit_middleware, document_rate_limits, rate_limit_headers
+from app.core.api_rate_limit import api_rate_limit_middleware, rate_limit_headers
 from app.core.broker import configure_broker
 from app.core.db import configure_database, get_database
 from app.core.errors import exception_handlers
 from app.core.http import request_transaction_middleware
-from app.core.idempotency import document_idempotency, idempotency_middleware
+from app.core.idempotency import idempotency_middleware
 from app.core.logging import configure_logging, echo_request_id, request_id_middleware
 from app.core.ratelimit import configure_rate_limits
 from app.core.redis import configure_redis
 from app.core.settings import Settings, get_settings
+from app.customers import controllers as customers_controllers
 from app.integrations import controllers as integrations_controllers
 from app.reporting import controllers as reporting_controllers
 from app.routing import controllers as routing_controllers
+from app.routing.callbacks import controllers as callbacks_controllers
 from app.server.health import MetricsController, healthz, readyz
+from app.server.openapi import document_api
 from app.sla import controllers as sla_controllers
 from app.telephony import controllers as telephony_controllers
 from app.workforce import controllers as workforce_controllers
@@ -41,12 +43,6 @@ from tenants.sessions import SessionConfig
 
 FRONTEND = Path(frontend.__file__).parent
 VENDOR = FRONTEND / "node_modules"
-
-
-def document_api_conventions(app: Litestar) -> None:
-    """The conventions every API operation shares, added to the OpenAPI document the routes produce."""
-    document_idempotency(app.openapi_schema)
-    document_rate_limits(app.openapi_schema)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -84,11 +80,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MetricsController,
             *tenant_controllers.route_handlers,
             *routing_controllers.route_handlers,
+            *callbacks_controllers.route_handlers,
             *reporting_controllers.route_handlers,
             *telephony_controllers.route_handlers,
             *workforce_controllers.route_handlers,
             *sla_controllers.route_handlers,
             *integrations_controllers.route_handlers,
+            *customers_controllers.route_handlers,
             *sso.route_handlers,
             *oauth2.route_handlers,
             *frontend.route_handlers(),
@@ -132,17 +130,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     standalone_preset_js_url="/vendor/swagger-ui-dist/swagger-ui-standalone-preset.js",
                 )
             ],
-            components=Components(
-                security_schemes={
-                    "oauth2": SecurityScheme(
-                        type="http", scheme="bearer", bearer_format="JWT", description="client-credentials access token"
-                    ),
-                }
-            ),
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=settings.max_request_body_bytes,
-        on_startup=[startup, document_api_conventions],
+        on_startup=[startup, document_api],
         on_shutdown=[shutdown],
         debug=False,
     )

@@ -16,6 +16,9 @@ from sqlmodel import select
 from app.core.db import get_database
 from app.core.pagination import MAX_LIMIT
 from app.core.tenancy import Principal, Role, acting_as
+from app.customers import schemas as customer_schemas
+from app.customers import service as customers
+from app.routing import dispositions
 from app.routing import schemas as routing_schemas
 from app.routing import service as routing
 from app.sla import schemas as sla_schemas
@@ -231,6 +234,7 @@ async def seed() -> list[DemoLogin]:
     await _seed_routing(tenants)
     await _seed_lines(tenants)
     await _seed_contracts(tenants)
+    await _seed_customers(tenants)
     logins = [DemoLogin(email, role, None) for email, _, role in STAFF]
     logins += [DemoLogin(email, role, slug) for slug, people in TENANT_PEOPLE.items() for email, _, role in people]
     logins += [DemoLogin(email, "agent", None) for email, *_ in AGENTS]
@@ -238,7 +242,7 @@ async def seed() -> list[DemoLogin]:
 
 
 async def _seed_routing(tenants: dict[str, Tenant]) -> None:
-    """Each tenant's queues and the loan skills; left as they are once they exist."""
+    """Each tenant's queues, its disposition codes and the loan skills; left as they are once they exist."""
     database = get_database()
     with acting_as(SEEDER):
         async with database.session() as session:
@@ -248,6 +252,7 @@ async def _seed_routing(tenants: dict[str, Tenant]) -> None:
     for slug, queues in QUEUES.items():
         with acting_as(SEEDER.acting_for(tenants[slug].id)):
             async with database.session() as session:
+                await dispositions.ensure_defaults(session)
                 existing = {name for _, name, _ in await routing.queue_choices(session)}
                 for queue in queues:
                     if queue.name not in existing:
@@ -342,3 +347,66 @@ async def _seed_lines(tenants: dict[str, Tenant]) -> None:
                         await routing.create_phone_number(
                             session, routing_schemas.PhoneNumberCreate(number=number, label=label, **target)
                         )
+
+
+# A few end customers of each program, as its CRM would push them (by the CRM's id). The live traffic's
+# callers are random numbers in the +1 555 range, which are no valid numbers, so none of these calls in.
+CUSTOMERS: dict[str, tuple[customer_schemas.CustomerCreate, ...]] = {
+    "fjord-bank": (
+        customer_schemas.CustomerCreate(
+            external_id="FB-100231",
+            name="Kari Nordmann",
+            email="kari.nordmann@example.no",
+            phone_numbers=["+47 412 34 567", "+47 22 33 44 55"],
+            language="nb-NO",
+            attributes={"segment": "private banking", "customer_since": 2011},
+        ),
+        customer_schemas.CustomerCreate(
+            external_id="FB-100872",
+            name="Ola Hansen",
+            email="ola.hansen@example.no",
+            phone_numbers=["+47 934 56 789"],
+            language="nb",
+            attributes={"segment": "retail", "products": ["mortgage", "savings"]},
+        ),
+        customer_schemas.CustomerCreate(
+            external_id="FB-101455",
+            name="Emma Lindqvist",
+            email="emma.lindqvist@example.se",
+            phone_numbers=["+46 70 123 45 67"],
+            language="sv-SE",
+            attributes={"segment": "retail"},
+        ),
+    ),
+    "cobalt-retail": (
+        customer_schemas.CustomerCreate(
+            external_id="CR-58213",
+            name="Maria Garcia",
+            email="maria.garcia@example.com",
+            phone_numbers=["+1 646 555 0123"],
+            language="es-US",
+            attributes={"loyalty_tier": "gold", "orders": 27},
+        ),
+        customer_schemas.CustomerCreate(
+            external_id="CR-60477",
+            name="James Smith",
+            email="james.smith@example.com",
+            phone_numbers=["+1 718 555 0188", "+1 917 555 0161"],
+            language="en-US",
+            attributes={"loyalty_tier": "silver", "orders": 4},
+        ),
+    ),
+}
+
+
+async def _seed_customers(tenants: dict[str, Tenant]) -> None:
+    """Each tenant's demo customers; one that exists (by its external id) is left as it is."""
+    for slug, people in CUSTOMERS.items():
+        with acting_as(SEEDER.acting_for(tenants[slug].id)):
+            async with get_database().session() as session:
+                for customer in people:
+                    found = await customers.list_customers(
+                        session, cursor=None, limit=1, external_id=customer.external_id
+                    )
+                    if not found.items:
+                        await customers.create_customer(session, customer)

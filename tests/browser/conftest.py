@@ -66,6 +66,8 @@ OPS_MANAGER_NAV = ["Home", *OPERATOR_PAGES, "Audit log"]
 REPORT_VIEWER_NAV = ["Home", "Reports", "SLA attainment", "SLA contract", "SLA alerts"]
 SUPERVISOR_PAGES = [
     "Live",
+    "Callbacks",
+    "Customers",
     "Reports",
     "SLA attainment",
     "SLA contract",
@@ -77,9 +79,10 @@ SUPERVISOR_PAGES = [
     "Queues",
     "Entry points",
     "Phone numbers",
+    "Disposition codes",
 ]
 SUPERVISOR_NAV = ["Home", *SUPERVISOR_PAGES]
-TENANT_ADMIN_PAGES = [*SUPERVISOR_PAGES, "API clients", "SSO", "Settings", "Audit log"]
+TENANT_ADMIN_PAGES = [*SUPERVISOR_PAGES, "API clients", "Webhooks", "SSO", "Settings", "Audit log"]
 TENANT_ADMIN_NAV = ["Home", *TENANT_ADMIN_PAGES]
 
 

@@ -151,10 +151,24 @@ async def test_malformed_keys_are_400(admin: Admin, key: str) -> None:
     assert json.loads(body)["name"] not in await _queue_names(admin.client)
 
 
+async def test_a_repeated_patch_is_applied_once(admin: Admin) -> None:
+    created = (await _post(admin.client, _queue_body(), str(uuid.uuid4()))).json()
+    path, key = f"{QUEUES}/{created['id']}", str(uuid.uuid4())
+    change = {"Content-Type": "application/json", idempotency.HEADER: key}
+    first = await admin.client.patch(path, content=b'{"priority": 5}', headers=change)
+    assert first.status_code == 200 and first.json()["version"] == 2
+    repeat = await admin.client.patch(path, content=b'{"priority": 5}', headers=change)
+    assert repeat.headers[idempotency.REPLAYED_HEADER] == "true" and repeat.json()["version"] == 2
+    assert (await admin.client.get(path)).json()["version"] == 2
+    reused = await admin.client.patch(path, content=b'{"priority": 6}', headers=change)
+    _problem(reused, 422)
+
+
 async def test_the_key_is_documented_on_post_operations(http: httpx.AsyncClient) -> None:
     schema = (await http.get("/schema/openapi.json")).json()
     post = schema["paths"][QUEUES]["post"]
     assert any(p["name"] == idempotency.HEADER and p["in"] == "header" for p in post["parameters"])
+    assert any(p["name"] == idempotency.HEADER for p in schema["paths"][QUEUES + "/{queue_id}"]["patch"]["parameters"])
     get = schema["paths"][QUEUES]["get"]
     assert all(p["name"] != idempotency.HEADER for p in get.get("parameters", []))
     assert "RateLimit-Remaining" in schema["info"]["description"]

@@ -420,3 +420,32 @@ async def test_openapi_documents_the_oauth_endpoints(http: httpx.AsyncClient) ->
     assert "post" in schema["paths"][REVOKE]
     assert {"get", "post"} <= set(schema["paths"][CLIENTS])
     assert "post" in schema["paths"][CLIENTS + "/{api_client_id}/rotate-secret"]
+
+
+async def test_authlibs_oauth2_client_gets_a_token_and_calls_the_api(live_server: LiveServer) -> None:
+    """What a tenant's program does with an off-the-shelf OAuth2 library: client credentials, then bearer calls;
+    when the token runs out, the library fetches a new one by itself."""
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+    tenant = await make_tenant("authlib")
+    agent = await make_agent(tenant.id)
+    client, secret = await make_api_client(tenant.id, ["agents:read", "audit:read"])
+    async with AsyncOAuth2Client(
+        client_id=client.client_id,
+        client_secret=secret,
+        scope="agents:read",
+        token_endpoint=f"{live_server.url}{TOKEN}",
+        grant_type="client_credentials",
+        base_url=live_server.url,
+    ) as oauth:
+        token = await oauth.fetch_token()
+        assert token["token_type"].lower() == "bearer" and token["scope"] == "agents:read"
+        response = await oauth.get(AGENTS)
+        assert response.status_code == 200, response.text
+        assert [item["agent_id"] for item in response.json()["items"]] == [str(agent.id)]
+        # Only the scope asked for: the audit log stays closed to this token.
+        assert (await oauth.get("/api/v1/audit-log")).status_code == 403
+
+        oauth.token["expires_at"] = int(utcnow().timestamp()) - 1
+        assert (await oauth.get(AGENTS)).status_code == 200
+        assert oauth.token["access_token"] != token["access_token"]

@@ -11,6 +11,7 @@ import string
 import types
 import typing
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from app.core.settings import Settings
+from app.customers import schemas as customers_schemas
 from app.integrations import schemas as integrations_schemas
 from app.reporting import schemas as reporting_schemas
 from app.routing import schemas as routing_schemas
@@ -41,19 +43,22 @@ EXAMPLE_BODIES: dict[type, Any] = {
     schemas.RotateSecret: {"overlap_seconds": 0},
     routing_schemas.QueueUpdate: {"name": "Renamed queue"},
     routing_schemas.PhoneNumberUpdate: {"queue_id": "{queue_id}"},
+    routing_schemas.DispositionCodeUpdate: {"label": "Renamed code"},
     telephony_schemas.EntryPointUpdate: {"name": "Renamed entry point"},
     reporting_schemas.ReportScheduleUpdate: {"name": "Renamed schedule"},
     integrations_schemas.EndpointUpdate: {"description": "Renamed endpoint"},
     integrations_schemas.SecretRotate: {"overlap_seconds": 0},
+    customers_schemas.CustomerUpdate: {"name": "Renamed customer"},
+    customers_schemas.CustomerReplace: {"name": "Replaced customer"},
 }
 
 
 @dataclass
 class TenantB:
-    ids: dict[str, uuid.UUID]
+    ids: dict[str, uuid.UUID | str]  # object ids, and the keys some paths name objects by (a CRM's id)
 
 
-def _example_for(annotation: Any, ids: dict[str, uuid.UUID]) -> Any:
+def _example_for(annotation: Any, ids: dict[str, uuid.UUID | str]) -> Any:
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     for kind, body in EXAMPLE_BODIES.items():
@@ -62,7 +67,7 @@ def _example_for(annotation: Any, ids: dict[str, uuid.UUID]) -> Any:
     raise AssertionError(f"no example body for {annotation!r}: add one to EXAMPLE_BODIES in {__file__}")
 
 
-def _fill(body: Any, ids: dict[str, uuid.UUID]) -> Any:
+def _fill(body: Any, ids: dict[str, uuid.UUID | str]) -> Any:
     encoded = msgspec.json.encode(body).decode()
     for name, value in ids.items():
         encoded = encoded.replace("{" + name + "}", str(value))
@@ -87,6 +92,9 @@ async def tenant_b() -> TenantB:
             schedule = await _report_schedule(session)
             contract = await _sla_contract(session)
             webhook_ids = await _webhook_objects(session)
+            customer = await _customer(session)
+            contact_ids = await _contact_objects(session, routing_ids["queue_id"])
+            callback = await _callback(session, routing_ids["queue_id"])
     return TenantB(
         ids={
             "tenant_id": b.id,
@@ -99,6 +107,11 @@ async def tenant_b() -> TenantB:
             **routing_ids,
             "contract_id": contract.id,
             **webhook_ids,
+            "customer_id": customer.id,
+            "external_id": str(customer.external_id),
+            **contact_ids,
+            "contact_id": contact_ids["interaction_id"],  # the agent desktop calls an interaction a contact
+            "callback_id": callback.id,
         }
     )
 
@@ -153,6 +166,42 @@ async def _webhook_objects(session: Any) -> dict[str, uuid.UUID]:
         session, uuid.uuid4(), "sla.breached", endpoint.created_at, {}
     )
     return {"endpoint_id": endpoint.id, "delivery_id": delivery_id}
+
+
+async def _callback(session: Any, queue_id: uuid.UUID) -> Any:
+    import datetime as dt
+
+    from app.routing.callbacks import schemas as callback_schemas
+    from app.routing.callbacks import service as callbacks
+
+    due_at = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    return await callbacks.schedule(
+        session, callback_schemas.CallbackCreate(queue_id=queue_id, phone="+442071838750", due_at=due_at)
+    )
+
+
+async def _contact_objects(session: Any, queue_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    """A contact of B (as the router would have written it) and a disposition code of B's own."""
+    import datetime as dt
+
+    from app.routing import dispositions
+    from app.routing.models import Interaction
+
+    interaction = Interaction(queue_id=queue_id, caller="+442071838750", arrived_at=dt.datetime.now(dt.UTC))
+    session.add(interaction)
+    code = await dispositions.create_code(
+        session, routing_schemas.DispositionCodeCreate(code="b-only", label="Only B has it")
+    )
+    return {"interaction_id": interaction.id, "code_id": code.id}
+
+
+async def _customer(session: Any) -> Any:
+    from app.customers import service as customers
+
+    return await customers.create_customer(
+        session,
+        customers_schemas.CustomerCreate(external_id="B-CRM-1", name="B's customer", phone_numbers=["+442071838750"]),
+    )
 
 
 async def _report_schedule(session: Any) -> Any:
@@ -230,7 +279,46 @@ async def test_another_tenants_object_is_not_found(
     missing = [name for name in names if name not in tenant_b.ids]
     assert not missing, f"{path}: no tenant-B object for {missing}; add one to the tenant_b fixture"
     body = _example_for(body_type, tenant_b.ids) if body_type is not None else None
+    if (method, path) in UPSERT_ROUTES:
+        await _upsert_leaves_b_alone(tenant_b, callers_of_a, method, path, body, UPSERT_ROUTES[method, path])
+        return
     await _not_found_for_a(tenant_b, callers_of_a, method, path, names, body)
+
+
+async def _b_customer(tenant_b: TenantB) -> Any:
+    from app.core.db import get_database
+    from app.core.tenancy import acting_as, system_principal
+    from app.customers import service as customers
+
+    with acting_as(system_principal(uuid.UUID(str(tenant_b.ids["tenant_id"])))):
+        async with get_database().session() as session:
+            customer_id = uuid.UUID(str(tenant_b.ids["customer_id"]))
+            return customers.customer_out(await customers.get_customer(session, customer_id))
+
+
+# Routes that create the object their path names by a key when the caller has none with it (a CRM's upsert by
+# its own id). Keys are per tenant, so tenant B's key gives A an object of A's own: never B's, which stays as
+# it was (read with the function given). They are checked for that instead of a 404.
+UPSERT_ROUTES: dict[tuple[str, str], Callable[[TenantB], Awaitable[Any]]] = {
+    ("PUT", "/api/v1/customers/by-external-id/{external_id}"): _b_customer,
+}
+
+
+async def _upsert_leaves_b_alone(
+    tenant_b: TenantB,
+    callers_of_a: list[Caller],
+    method: str,
+    path: str,
+    body: Any,
+    b_object: Callable[[TenantB], Awaitable[Any]],
+) -> None:
+    before = await b_object(tenant_b)
+    b_ids = {str(value) for value in tenant_b.ids.values()}
+    for caller in callers_of_a:
+        on_b = await caller.client.request(method, path.format(**tenant_b.ids), json=body)
+        assert on_b.status_code in (200, 201), f"{caller.name}: {method} {path} gave {on_b.status_code} {on_b.text}"
+        assert on_b.json()["id"] not in b_ids, f"{caller.name}: {method} {path} answered with tenant B's object"
+    assert await b_object(tenant_b) == before, f"{method} {path} by tenant A changed tenant B's object"
 
 
 async def _not_found_for_a(
