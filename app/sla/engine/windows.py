@@ -86,15 +86,31 @@ def window_at(at: dt.datetime, kind: WindowKind, timezone: str) -> Window:
     local = _aware(at).astimezone(zone)
     if kind in _MINUTES:
         minutes = _MINUTES[kind]
-        start_local = local.replace(minute=local.minute // minutes * minutes, second=0, microsecond=0)
-        start = start_local.astimezone(dt.UTC)
-        return Window(kind, start, start + dt.timedelta(minutes=minutes))
+        start = interval_start(at)
+        while not _minutes_boundary(start, minutes, zone):
+            start -= INTERVAL
+        end = start + INTERVAL
+        while not _minutes_boundary(end, minutes, zone):
+            end += INTERVAL
+        return Window(kind, start, end)
     if kind is WindowKind.DAY:
         start, end = day_bounds(local.date(), timezone)
         return Window(kind, start, end)
     first = local.date().replace(day=1)
     following = (first + dt.timedelta(days=32)).replace(day=1)
     return Window(kind, _local_midnight(first, zone), _local_midnight(following, zone))
+
+
+def _minutes_boundary(at: dt.datetime, minutes: int, zone: ZoneInfo) -> bool:
+    """Whether a 30- or 60-minute window starts at ``at`` (a 15-minute interval start): the local clock shows
+    a whole half hour or hour, or the clock changed at ``at``. Windows so tile time even where the clock
+    changes inside one (Chatham at :45) or by half an hour (Lord Howe): the window around a change is cut
+    there, never doubled or lost."""
+    local = at.astimezone(zone)
+    return (
+        local.minute % minutes == 0
+        or local.utcoffset() != (at - dt.timedelta(microseconds=1)).astimezone(zone).utcoffset()
+    )
 
 
 def previous_window(window: Window, timezone: str) -> Window:

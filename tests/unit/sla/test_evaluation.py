@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -207,3 +208,19 @@ def test_windows_in_a_time_zone_by_hand() -> None:
         dt.datetime(2026, 12, 31, 23, tzinfo=UTC),
         dt.datetime(2027, 1, 31, 23, tzinfo=UTC),
     )
+
+
+def test_windows_where_the_clock_goes_back_inside_one() -> None:
+    # Chatham went from +13:45 to +12:45 at 14:00 UTC on 2016-04-02 (local 03:45 -> 02:45), inside an hour:
+    # the windows are cut at the change, so they still tile time.
+    change = dt.datetime(2016, 4, 2, 14, 0, tzinfo=UTC)
+    quarter = dt.timedelta(minutes=15)
+    for kind in (WindowKind.MINUTES_30, WindowKind.MINUTES_60):
+        window = window_at(change, kind, "Pacific/Chatham")
+        assert (window.start, window.end) == (change, change + quarter)  # from 02:45 to 03:00, local
+        before = previous_window(window, "Pacific/Chatham")
+        assert before.end == change
+        assert (
+            before.start.astimezone(ZoneInfo("Pacific/Chatham")).minute % (30 if kind is WindowKind.MINUTES_30 else 60)
+            == 0
+        )
