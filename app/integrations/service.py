@@ -232,7 +232,9 @@ async def list_endpoints(session: AsyncSession, *, cursor: str | None, limit: in
 
 async def get_endpoint(session: AsyncSession, endpoint_id: uuid.UUID, *, lock: bool = False) -> WebhookEndpoint:
     statement = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
-    row = (await session.exec(statement.with_for_update() if lock else statement)).first()
+    if lock:  # and read afresh: the row may have changed since this session last loaded it
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    row = (await session.exec(statement)).first()
     if row is None:
         raise NotFoundError("no such webhook endpoint")
     return row
@@ -511,7 +513,9 @@ def _request(delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: dt.datet
 async def attempt(session: AsyncSession, delivery_id: uuid.UUID) -> dt.datetime | None:
     """Sends the delivery if it is due; returns when to try again (None: done, or not this message's turn).
 
-    The row stays locked through the request, so a duplicate message waits and then finds it done.
+    The delivery's row stays locked through the request, so a duplicate message waits and then finds it done.
+    The endpoint's row is locked only after the request, to move its failure clock: deliveries to one
+    endpoint go out in parallel.
     """
     delivery = (
         await session.exec(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update())
@@ -520,7 +524,7 @@ async def attempt(session: AsyncSession, delivery_id: uuid.UUID) -> dt.datetime 
     # A stale message (the delivery was rescheduled or finished since): the current one will come.
     if delivery is None or delivery.status != "pending" or delivery.next_attempt_at > now + dt.timedelta(seconds=1):
         return None
-    endpoint = await get_endpoint(session, delivery.endpoint_id, lock=True)
+    endpoint = await get_endpoint(session, delivery.endpoint_id)
     if not endpoint.enabled:
         delivery.status, delivery.error = "failed", "the endpoint is disabled"
         return None
@@ -549,8 +553,10 @@ async def attempt(session: AsyncSession, delivery_id: uuid.UUID) -> dt.datetime 
     delivery.duration_ms = int((time.monotonic() - started) * 1000)
     if succeeded:
         delivery.status = "succeeded"
-        endpoint.failing_since = None
+        if endpoint.failing_since is not None:
+            (await get_endpoint(session, endpoint.id, lock=True)).failing_since = None
         return None
+    endpoint = await get_endpoint(session, endpoint.id, lock=True)
     endpoint.failing_since = endpoint.failing_since or now
     delays = retry_delays()
     if delivery.attempts > len(delays):  # every retry used
