@@ -19,6 +19,7 @@ from litestar import Request, Response
 from litestar.datastructures import FormMultiDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.core.errors import InvalidInputError
 from frontend.forms import FORM, Form, placed, submit, text_fields, validate
 from frontend.templating import sentence
 from frontend.web import flash, redirect
@@ -73,6 +74,11 @@ def saved_differences(
 ) -> dict[str, str]:
     """The saved value of each field (as ``readable`` says it) where it differs from what was typed."""
     return {name: text for name in names if (text := readable(saved, name)) != readable(typed, name)}
+
+
+def no_rows(values: dict[str, Any], command: str) -> str | None:
+    """``edit_rows`` of a form without repeated rows: any row button is one this form never showed."""
+    raise InvalidInputError(f"unknown form button {command!r}")
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import InvalidInputError
 from app.core.tenancy import Principal
 from app.routing import dispositions, schemas
-from frontend.editing import FormPage, VersionedForm, saved_differences
+from frontend.editing import FormPage, VersionedForm, no_rows, saved_differences
 from frontend.forms import Form, text_fields
 from frontend.listing import Window
 from frontend.web import render
@@ -53,10 +52,6 @@ def read_form(form: FormMultiDict) -> dict[str, Any]:
     values: dict[str, Any] = text_fields(form, (*FIELDS, "version"))
     values["is_active"] = "true" if form.get("is_active") else "false"
     return values
-
-
-def _no_rows(values: dict[str, Any], command: str) -> str | None:
-    raise InvalidInputError(f"unknown form button {command!r}")
 
 
 def _body(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -104,7 +99,7 @@ CODE_FORM = VersionedForm(
     struct=schemas.DispositionCodeCreate,
     require=("sort_order",),
     read=read_form,
-    edit_rows=_no_rows,
+    edit_rows=no_rows,
     body=_body,
     shown=lambda values: set(SHOWN),
     create=dispositions.create_code,

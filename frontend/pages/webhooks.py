@@ -18,10 +18,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import InvalidInputError
 from app.core.tenancy import Principal
 from app.integrations import crm, schemas, service
-from frontend.editing import FormPage, VersionedForm, saved_differences
+from frontend.editing import FormPage, VersionedForm, no_rows, saved_differences
 from frontend.forms import Form, refused, submit, text_fields, validate_and_submit
 from frontend.listing import Window
 from frontend.templating import sentence
@@ -53,10 +52,6 @@ MANAGE = [requires(Permission.MANAGE_WEBHOOKS)]
 
 def _manage(request: Request[Principal, Any, Any]) -> bool:
     return allowed(request.user, Permission.MANAGE_WEBHOOKS)
-
-
-def _no_rows(values: dict[str, Any], command: str) -> str | None:
-    raise InvalidInputError(f"unknown form button {command!r}")
 
 
 def _checkbox(form: FormMultiDict, name: str) -> str:
@@ -153,7 +148,7 @@ ENDPOINT_FORM = VersionedForm(
     struct=schemas.EndpointCreate,
     require=("url", "event_types"),
     read=_read_endpoint,
-    edit_rows=_no_rows,
+    edit_rows=no_rows,
     body=_endpoint_body,
     shown=lambda values: set(ENDPOINT_FIELDS),
     create=service.create_endpoint,
@@ -387,7 +382,7 @@ CRM_FORM = VersionedForm(
     struct=schemas.CrmLookupPut,
     require=("url", "timeout_ms", "cache_ttl_seconds"),
     read=_read_crm,
-    edit_rows=_no_rows,
+    edit_rows=no_rows,
     body=_crm_body,
     shown=lambda values: set(CRM_FIELDS),
     create=crm.create_setting,
