@@ -68,14 +68,20 @@ async def make_center(name: str = "reports", timezone: str = "UTC") -> Center:
 
 
 async def _script(pool: str, center: Center) -> None:
-    """Hold, transfer to billing, answered there, resolved; a caller abandoning while nobody is free."""
+    """A caller removed at max wait, hold, transfer to billing, answered there, resolved; a caller abandoning while
+    nobody is free."""
     first, second = center.people
 
     async def send(*commands: cmd.Command) -> None:
         for command in commands:
             await cmd.submit(get_redis(), command, pool=pool)
 
-    await send(cmd.Reconfigure(), cmd.AgentPresence(agent_id=first, state="available"))
+    await send(cmd.Reconfigure())
+    # Nobody is available yet: this caller of the short queue is removed at its max wait (2 s).
+    removed = uuid.uuid4()
+    await send(cmd.ContactArrive(contact_id=removed, tenant_id=center.tenant_id, queue_id=center.short))
+    await contact_in(pool, removed, "removed")
+    await send(cmd.AgentPresence(agent_id=first, state="available"))
     contact = uuid.uuid4()
     await send(cmd.ContactArrive(contact_id=contact, tenant_id=center.tenant_id, queue_id=center.support))
     await offer_for(pool, first)
