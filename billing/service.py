@@ -308,13 +308,24 @@ def _today(zone: ZoneInfo) -> dt.date:
     return utcnow().astimezone(zone).date()
 
 
+async def today(session: AsyncSession) -> dt.date:
+    """Today in the acting tenant's time zone."""
+    return _today(await tenant_zone(session))
+
+
+def _plain(value: Decimal) -> Decimal:
+    """A stored decimal as given: no trailing zeros of the column's scale, never an exponent (25, 8.875)."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
+
+
 def rating_card(row: RateCardVersion) -> rating.RateCard:
     """The stored version as the rating core's card (its terms were checked by the same struct when written)."""
     return msgspec.convert(
         {
             "version": row.version,
             "currency": row.currency,
-            "tax_rate_percent": row.tax_rate_percent,
+            "tax_rate_percent": _plain(row.tax_rate_percent),
             "effective_from": row.effective_from,
             **row.terms,
         },
@@ -362,12 +373,6 @@ async def _cards(session: AsyncSession, tenant_id: uuid.UUID) -> _Cards:
         .order_by(col(RateCardVersion.effective_from), col(RateCardVersion.version))
     )
     return _Cards(list((await session.exec(statement)).all()))
-
-
-def _plain(value: Decimal) -> Decimal:
-    """A stored decimal as given: no trailing zeros of the column's scale, never an exponent (25, 8.875)."""
-    normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
 
 
 def rate_card_out(row: RateCardVersion, cards: _Cards, today: dt.date) -> schemas.RateCardOut:

@@ -238,6 +238,14 @@ async def test_usage_to_date_and_its_estimate(live_server: LiveServer) -> None:
 
     admin = await make_tenant_user(desk.tenant_id, "tenant_admin")
     async with await sign_in(live_server.url, admin.email) as client:
+        page = await client.get("/billing")
+        assert page.status_code == 200 and 'id="estimate"' in page.text
+        refused = await client.get("/billing", params={"period": "next-ish"})
+        assert (
+            refused.status_code == 200
+            and "Give a month as YYYY-MM" in refused.text
+            and 'value="next-ish"' in refused.text
+        )
         response = await client.get("/api/v1/billing/usage", params={"period": "current"})
         assert response.status_code == 200, response.text
         body = response.json()
@@ -277,12 +285,17 @@ async def test_usage_to_date_and_its_estimate(live_server: LiveServer) -> None:
     )
     assert estimate["tax"]["minor"] == tax and estimate["credits"]["minor"] == 0
     assert estimate["total"]["minor"] == minutes + contacts + fee + sum(adjustments.values()) + tax
+    shown_total = str(rating.Money(estimate["total"]["minor"], "EUR"))
+    assert f"<strong>{shown_total}</strong>" in page.text and "late: adjustment" in page.text
 
     # The operator's view of every tenant: the same totals, and the tenant's share of the pool's agent time.
     await fold_all(desk.tenant_id)
     operator = await make_staff("ops_manager")
     async with await sign_in(live_server.url, operator.email) as client:
         overview = (await client.get("/api/v1/billing/usage/tenants")).json()
+        operator_page = await client.get("/operator/billing")
+        assert operator_page.status_code == 200 and f'id="tenant-{desk.tenant_id}"' in operator_page.text
+        assert shown_total in operator_page.text
         client.headers["Tenline-Tenant"] = str(desk.tenant_id)
         assert (await client.get("/api/v1/billing/usage")).json()["totals"] == body["totals"]
     row = next(item for item in overview["tenants"] if item["tenant_id"] == str(desk.tenant_id))
