@@ -58,12 +58,11 @@ from billing.models import (
     PeriodStatus,
     RateCardVersion,
     UsageDaily,
-    UsageRecord,
 )
 from tenants.models import Tenant
 from tenants.service import audit, get_tenant
 
-CONTACTS_PER_BATCH = 2000  # 2,000 rows of 15 columns: well under PostgreSQL's 65,535 bind parameters
+CONTACTS_PER_BATCH = 2000
 CONTACTS_PER_RUN = 100_000
 
 
@@ -182,6 +181,30 @@ async def _locked_checkpoint(session: AsyncSession, *, wait: bool) -> BillingChe
 
 
 _SUMMED = ("talk_seconds", "hold_seconds", "wrap_seconds")
+# A usage record's own columns and their PostgreSQL types (tenant, measure and creation time are the batch's).
+_RECORD_COLUMNS = {
+    "id": "uuid",
+    "interaction_id": "uuid",
+    "period_id": "uuid",
+    "day": "date",
+    "ended_at": "timestamptz",
+    "queue_id": "uuid",
+    "agent_id": "uuid",
+    "channel": "text",
+    "talk_seconds": "numeric",
+    "hold_seconds": "numeric",
+    "wrap_seconds": "numeric",
+    "late": "boolean",
+}
+# One array per column (unnest): a batch is one statement with a dozen parameters, not thousands; the records
+# already there are left alone, and only those written come back.
+_INSERT_RECORDS = sa.text(
+    f"INSERT INTO usage_records (tenant_id, measure, created_at, {', '.join(_RECORD_COLUMNS)}) "
+    "SELECT :tenant_id, :measure, :created_at, * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _RECORD_COLUMNS.items())
+    + ") ON CONFLICT (tenant_id, interaction_id, measure) DO NOTHING "
+    "RETURNING period_id, day, channel, queue_id, late, talk_seconds, hold_seconds, wrap_seconds"
+)
 
 
 async def _record(
@@ -190,45 +213,27 @@ async def _record(
     """Writes the contacts' usage records and adds the new ones to the daily summaries; (written, late)."""
     tenant_id = require_tenant_id()
     now = utcnow()
-    rows: list[dict[str, Any]] = []
+    columns: dict[str, list[Any]] = {name: [] for name in _RECORD_COLUMNS}
     for contact in contacts:
         day = contact.ended_at.astimezone(zone).date()
         period, late = await periods.billed_in(day)
-        rows.append(
-            {
-                "tenant_id": tenant_id,
-                "id": new_id(),
-                "interaction_id": contact.interaction_id,
-                "measure": Measure.HANDLED,
-                "period_id": period.id,
-                "day": day,
-                "ended_at": contact.ended_at,
-                "queue_id": contact.queue_id,
-                "agent_id": contact.agent_id,
-                "channel": contact.channel,
-                "talk_seconds": contact.talk_seconds,
-                "hold_seconds": contact.hold_seconds,
-                "wrap_seconds": contact.wrap_seconds,
-                "late": late,
-                "created_at": now,
-            }
-        )
-    records = UsageRecord.__table__  # type: ignore[attr-defined]
-    written = (
-        await session.execute(
-            pg_insert(records)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "interaction_id", "measure"])
-            .returning(
-                records.c.period_id,
-                records.c.day,
-                records.c.channel,
-                records.c.queue_id,
-                records.c.late,
-                *(records.c[name] for name in _SUMMED),
-            )
-        )
-    ).all()
+        for name, value in (
+            ("id", new_id()),
+            ("interaction_id", contact.interaction_id),
+            ("period_id", period.id),
+            ("day", day),
+            ("ended_at", contact.ended_at),
+            ("queue_id", contact.queue_id),
+            ("agent_id", contact.agent_id),
+            ("channel", contact.channel),
+            ("talk_seconds", contact.talk_seconds),
+            ("hold_seconds", contact.hold_seconds),
+            ("wrap_seconds", contact.wrap_seconds),
+            ("late", late),
+        ):
+            columns[name].append(value)
+    parameters = {"tenant_id": tenant_id, "measure": Measure.HANDLED.value, "created_at": now, **columns}
+    written = (await session.execute(_INSERT_RECORDS, parameters)).all()
     daily: dict[tuple[uuid.UUID, dt.date, str, uuid.UUID], dict[str, Any]] = {}
     for row in written:
         summary = daily.setdefault(

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -676,14 +677,16 @@ async def handled_contacts_after(
     ends = [EventRecord(*row) for row in ended]
     ids = [end.interaction_id for end in ends]
     events: dict[uuid.UUID, list[EventRecord]] = {}
-    statement = sa.select(*_EVENT_COLUMNS).where(col(InteractionEvent.interaction_id).in_(ids)).order_by(*order)
+    # One array parameter rather than thousands of IN parameters.
+    in_batch = sa.any_(sa.cast(sa.bindparam("ids", ids), ARRAY(sa.Uuid)))
+    statement = sa.select(*_EVENT_COLUMNS).where(col(InteractionEvent.interaction_id) == in_batch).order_by(*order)
     for row in (await session.execute(statement)).all():
         record = EventRecord(*row)
         events.setdefault(record.interaction_id, []).append(record)
     channels = dict(
         (
             await session.execute(
-                sa.select(col(Interaction.id), col(Interaction.channel)).where(col(Interaction.id).in_(ids))
+                sa.select(col(Interaction.id), col(Interaction.channel)).where(col(Interaction.id) == in_batch)
             )
         ).all()
     )
