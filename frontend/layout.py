@@ -71,6 +71,12 @@ OPERATOR_NAV = (
         Permission.VIEW_WFM,
         "The shared pool's staffing plan across tenants, planned against actual staff; the Erlang calculator.",
     ),
+    NavItem(
+        "Billing",
+        "/operator/billing",
+        Permission.READ_CROSS_TENANT,
+        "Every tenant's usage this month, its estimated bill and its share of the pool's agent time.",
+    ),
     NavItem("Operator staff", "/operator/staff", Permission.MANAGE_OPERATOR_STAFF, "Operator admins and ops managers."),
     NavItem(
         "Audit log", "/operator/audit", Permission.READ_CROSS_TENANT, "Every tenant's audit trail (reads are audited)."
@@ -111,6 +117,7 @@ TENANT_NAV = (
         Permission.VIEW_DISPOSITIONS,
         "How contacts end: the codes agents choose at wrap-up.",
     ),
+    NavItem("Billing", "/billing", Permission.VIEW_BILLING, "Usage to date, the estimated bill and the rate card."),
     NavItem(
         "API clients", "/api-clients", Permission.MANAGE_API_CLIENTS, "Programs that call the tenant API (OAuth2)."
     ),

@@ -57,6 +57,10 @@ class Permission(enum.StrEnum):
     # The acting tenant's scheduled callbacks (customers' numbers: people's data, so not report viewers):
     MANAGE_CALLBACKS = "manage_callbacks"
     VIEW_CALLBACKS = "view_callbacks"
+    # Billing of the acting tenant: its rate card (agreed outside Tenline; operator admins record versions) and
+    # its usage to date with the estimate of its bill:
+    MANAGE_BILLING = "manage_billing"
+    VIEW_BILLING = "view_billing"
 
 
 _OPERATOR = {Role.OPERATOR_ADMIN, Role.OPS_MANAGER}
@@ -98,6 +102,9 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.VIEW_CUSTOMERS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
     Permission.MANAGE_CALLBACKS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
     Permission.VIEW_CALLBACKS: frozenset({*_OPERATOR, Role.TENANT_ADMIN, Role.SUPERVISOR}),
+    # Prices are the operator's to set, like the SLA contract they go with; the client's admins read them.
+    Permission.MANAGE_BILLING: frozenset({Role.OPERATOR_ADMIN}),
+    Permission.VIEW_BILLING: frozenset({*_OPERATOR, Role.TENANT_ADMIN}),
 }
 
 # Permissions that act on the acting tenant's data: they need a tenant in context.
@@ -126,6 +133,8 @@ TENANT_PERMISSIONS = frozenset(
         Permission.VIEW_CUSTOMERS,
         Permission.MANAGE_CALLBACKS,
         Permission.VIEW_CALLBACKS,
+        Permission.MANAGE_BILLING,
+        Permission.VIEW_BILLING,
     }
 )
 
@@ -152,6 +161,7 @@ SCOPES: dict[Permission, str] = {
     Permission.VIEW_CUSTOMERS: "customers:read",
     Permission.MANAGE_CALLBACKS: "callbacks:write",
     Permission.VIEW_CALLBACKS: "callbacks:read",
+    Permission.VIEW_BILLING: "billing:read",
 }
 KNOWN_SCOPES = frozenset(SCOPES.values())
 

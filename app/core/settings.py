@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     # sweep for such deliveries runs this often.
     webhook_overdue_after_seconds: float = Field(default=120, gt=0, le=86_400)
     webhook_overdue_sweep_seconds: float = Field(default=60, gt=0, le=3600)
+    # Stripe (billing). No API key: invoices are kept and shown in Tenline, and nothing is pushed to Stripe.
+    stripe_api_key: SecretStr | None = None
+    # The signing secret of Tenline's webhook endpoint at Stripe (whsec_...); without it that route answers 503.
+    stripe_webhook_secret: SecretStr | None = None
+    # A signed webhook older than this is refused (a captured one replayed later); Stripe's libraries use 300.
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
+    # Another address for Stripe's API, e.g. the tests' in-process fake (default: Stripe's own).
+    stripe_api_base: str | None = Field(default=None, pattern=r"^https?://[^/?#]+$")
+    # Retries of a failed call (network error, 409, 5xx), under the same idempotency key, with backoff.
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
+    stripe_timeout_seconds: float = Field(default=30, gt=0, le=300)
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

@@ -175,7 +175,10 @@ async def check_destination(url: str) -> Destination:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise DestinationRefused("the URL needs http(s) and a host")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number 0-65535 ("https://host:read")
+        raise DestinationRefused("the URL's port is not a number from 0 to 65535") from None
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:

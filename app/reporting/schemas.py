@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
@@ -75,6 +76,26 @@ class PresenceFigures(msgspec.Struct, frozen=True, kw_only=True):
     wrap_up: float
     on_break: float
     offline: float
+
+
+class HandledContact(msgspec.Struct, frozen=True, kw_only=True):
+    """A contact whose handling ended, its work counted as the rollups count it (exact seconds); billing meters it.
+
+    Talk and hold are summed over its connected segments (a transferred contact has several), and so is the
+    wrap-up of each segment's agent after it; ``wrap_seconds`` is None while one of them is still running.
+    """
+
+    interaction_id: uuid.UUID
+    log_seq: int  # the log position of its ``ended`` event
+    position: int
+    ended_at: dt.datetime
+    queue_id: uuid.UUID  # the queue it was last answered in (where its end counts)
+    agent_id: uuid.UUID  # the agent who ended it
+    channel: str
+    talk_seconds: Decimal
+    hold_seconds: Decimal
+    wrap_seconds: Decimal | None
+    transfers: int
 
 
 class PoolPresence(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,7 +12,8 @@ orders one pool's log only).
 
 Other domains read the rollups through ``queue_intervals``, ``tenant_totals``, ``sla_counts`` and
 ``presence_intervals`` (the acting tenant's, like every query here); the operator's wallboard reads the whole
-pool through ``pool_presence`` and ``busy_seconds_by_tenant`` in an audited cross-tenant session.
+pool through ``pool_presence`` and ``busy_seconds_by_tenant`` in an audited cross-tenant session. Billing meters
+contacts one by one through ``handled_contacts_after`` (each contact's work by the same rules as the rollups).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -76,7 +78,7 @@ from app.reporting.models import (
     ReportSchedule,
 )
 from app.routing.dispositions import disposition_labels
-from app.routing.models import InteractionEvent, Queue
+from app.routing.models import Interaction, InteractionEvent, Queue
 from tenants.models import Agent, AgentAssignment, Tenant
 from tenants.service import audit
 
@@ -647,6 +649,75 @@ def _tenant_agents(agent_ids: Sequence[uuid.UUID] | None) -> Any:
     if agent_ids is not None:
         statement = statement.where(col(AgentAssignment.agent_id).in_(list(agent_ids)))
     return statement
+
+
+# --- contacts one by one (billing meters them) ------------------------------------------------------------
+
+
+async def handled_contacts_after(
+    session: AsyncSession, log_seq: int, position: int, limit: int
+) -> list[schemas.HandledContact]:
+    """The acting tenant's first ``limit`` contacts whose handling ended after (log_seq, position), in log order.
+
+    Each contact's work is folded from its whole event log by the rollups' own rules (``fold``: talk is connected
+    time less hold, per segment) and its agents' wrap-ups by ``wrap_up_end``, so a contact's figures add up to
+    what the interval rollups hold for it.
+    """
+    order = (col(InteractionEvent.log_seq), col(InteractionEvent.position))
+    ended = (
+        await session.execute(
+            sa.select(*_EVENT_COLUMNS)
+            .where(col(InteractionEvent.type) == "ended", sa.tuple_(*order) > sa.tuple_(log_seq, position))
+            .order_by(*order)
+            .limit(limit)
+        )
+    ).all()
+    if not ended:
+        return []
+    ends = [EventRecord(*row) for row in ended]
+    ids = [end.interaction_id for end in ends]
+    events: dict[uuid.UUID, list[EventRecord]] = {}
+    # One array parameter rather than thousands of IN parameters.
+    in_batch = sa.any_(sa.cast(sa.bindparam("ids", ids), ARRAY(sa.Uuid)))
+    statement = sa.select(*_EVENT_COLUMNS).where(col(InteractionEvent.interaction_id) == in_batch).order_by(*order)
+    for row in (await session.execute(statement)).all():
+        record = EventRecord(*row)
+        events.setdefault(record.interaction_id, []).append(record)
+    channels = dict(
+        (
+            await session.execute(
+                sa.select(col(Interaction.id), col(Interaction.channel)).where(col(Interaction.id) == in_batch)
+            )
+        ).all()
+    )
+    folded = {interaction_id: fold((), events[interaction_id]) for interaction_id in ids}
+    starts = [start for rollups in folded.values() for start in rollups.wraps]
+    wraps: dict[uuid.UUID, list[int | None]] = {}
+    for start, wrap in zip(starts, await _wrap_up_ends(session, starts), strict=True):
+        wraps.setdefault(start.interaction_id, []).append(wrap)
+    contacts = []
+    for end in ends:
+        # The router ends only a connected contact, so its ``ended`` event names the agent and the queue.
+        if end.agent_id is None or end.queue_id is None:
+            continue
+        queue_rows = [tally for key, tally in folded[end.interaction_id].tallies.items() if key.agent_id is None]
+        contact_wraps = wraps.get(end.interaction_id, [])
+        contacts.append(
+            schemas.HandledContact(
+                interaction_id=end.interaction_id,
+                log_seq=end.log_seq,
+                position=end.position,
+                ended_at=end.at,
+                queue_id=end.queue_id,
+                agent_id=end.agent_id,
+                channel=channels[end.interaction_id],
+                talk_seconds=_seconds(sum(tally.talk_micros for tally in queue_rows)),
+                hold_seconds=_seconds(sum(tally.hold_micros for tally in queue_rows)),
+                wrap_seconds=None if None in contact_wraps else _seconds(sum(w or 0 for w in contact_wraps)),
+                transfers=sum(tally.transfers for tally in queue_rows),
+            )
+        )
+    return contacts
 
 
 # --- reports -------------------------------------------------------------------------------------------

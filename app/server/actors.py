@@ -26,6 +26,7 @@ from app.reporting import actors as reporting_actors  # noqa: F401
 from app.routing import actors as routing_actors  # noqa: F401
 from app.routing.callbacks import actors as callbacks_actors  # noqa: F401
 from app.sla import actors as sla_actors  # noqa: F401
+from billing import actors as billing_actors  # noqa: F401
 from tenants import actors as tenant_actors  # noqa: F401
 
 

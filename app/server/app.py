@@ -36,6 +36,8 @@ from app.server.openapi import document_api
 from app.sla import controllers as sla_controllers
 from app.telephony import controllers as telephony_controllers
 from app.workforce import controllers as workforce_controllers
+from billing import controllers as billing_controllers
+from billing.stripe import controllers as stripe_controllers
 from tenants import controllers as tenant_controllers
 from tenants import oauth2, sso
 from tenants.auth import SESSION_COOKIE, authentication_middleware, check_csrf
@@ -87,6 +89,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *sla_controllers.route_handlers,
             *integrations_controllers.route_handlers,
             *customers_controllers.route_handlers,
+            *billing_controllers.route_handlers,
+            *stripe_controllers.route_handlers,
             *sso.route_handlers,
             *oauth2.route_handlers,
             *frontend.route_handlers(),

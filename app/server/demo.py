@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
+import msgspec
 from sqlmodel import select
 
 from app.core.db import get_database
@@ -25,6 +27,8 @@ from app.sla import schemas as sla_schemas
 from app.sla import service as sla
 from app.telephony import schemas as telephony_schemas
 from app.telephony import service as telephony
+from billing import schemas as billing_schemas
+from billing import service as billing
 from tenants import schemas, service
 from tenants.models import Agent, Tenant
 
@@ -234,6 +238,7 @@ async def seed() -> list[DemoLogin]:
     await _seed_routing(tenants)
     await _seed_lines(tenants)
     await _seed_contracts(tenants)
+    await _seed_rate_cards(tenants)
     await _seed_customers(tenants)
     logins = [DemoLogin(email, role, None) for email, _, role in STAFF]
     logins += [DemoLogin(email, role, slug) for slug, people in TENANT_PEOPLE.items() for email, _, role in people]
@@ -313,6 +318,56 @@ async def _seed_contracts(tenants: dict[str, Tenant]) -> None:
                             note="Demo: master services agreement, schedule 1",
                         ),
                     )
+
+
+# Each program's rate card: Fjord Bank pays by the handled minute (wrap-up included) with a platform fee and a
+# monthly minimum; Cobalt Retail by the handled contact, cheaper by volume.
+RATE_CARDS: dict[str, dict[str, Any]] = {
+    "fjord-bank": {
+        "currency": "NOK",
+        "tax_rate_percent": "25",
+        "charges": [
+            {
+                "kind": "handled_minutes",
+                "id": "minutes",
+                "include_wrap_up": True,
+                "pricing": {"kind": "flat", "unit_price": "9.50"},
+            },
+            {
+                "kind": "platform_fee",
+                "id": "platform",
+                "amount_minor": 2500000,
+                "description": "Platform and telephony",
+            },
+            {"kind": "minimum_commitment", "id": "minimum", "amount_minor": 10000000, "applies_to": ["minutes"]},
+        ],
+    },
+    "cobalt-retail": {
+        "currency": "USD",
+        "tax_rate_percent": "0",
+        "charges": [
+            {
+                "kind": "handled_contacts",
+                "id": "contacts",
+                "pricing": {
+                    "kind": "volume",
+                    "tiers": [{"up_to": "10000", "unit_price": "3.20"}, {"up_to": None, "unit_price": "2.80"}],
+                },
+            },
+        ],
+    },
+}
+
+
+async def _seed_rate_cards(tenants: dict[str, Tenant]) -> None:
+    """Each tenant's first rate card version, from today; a tenant with a rate card keeps it."""
+    for slug, terms in RATE_CARDS.items():
+        with acting_as(SEEDER.acting_for(tenants[slug].id)):
+            async with get_database().session() as session:
+                if await billing.latest_rate_card_version(session) == 0:
+                    body = {**terms, "effective_from": (await billing.today(session)).isoformat(), "note": "Demo"}
+                    card = msgspec.convert(body, billing_schemas.RateCardCreate, strict=False)
+                    await billing.create_rate_card(session, card, body)
 
 
 async def _seed_lines(tenants: dict[str, Tenant]) -> None:

@@ -257,6 +257,7 @@ _BY_NAME: dict[str, Any] = {
     "ip": "203.0.113.7",
     "request_body": '{"type":"interaction.answered"}',
     "response_body": "",
+    "currency": "EUR",
 }
 
 

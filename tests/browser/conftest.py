@@ -60,7 +60,7 @@ async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
 
 
 # The navigation each role sees (operator pages first, then the acting tenant's), as the browser tests expect it.
-OPERATOR_PAGES = ["Tenants", "Live", "Reports", "Agents", "Number registry", "SLA alerts", "Workforce"]
+OPERATOR_PAGES = ["Tenants", "Live", "Reports", "Agents", "Number registry", "SLA alerts", "Workforce", "Billing"]
 OPERATOR_ADMIN_NAV = ["Home", *OPERATOR_PAGES, "Operator staff", "Audit log"]
 OPS_MANAGER_NAV = ["Home", *OPERATOR_PAGES, "Audit log"]
 REPORT_VIEWER_NAV = ["Home", "Reports", "SLA attainment", "SLA contract", "SLA alerts"]
@@ -82,7 +82,7 @@ SUPERVISOR_PAGES = [
     "Disposition codes",
 ]
 SUPERVISOR_NAV = ["Home", *SUPERVISOR_PAGES]
-TENANT_ADMIN_PAGES = [*SUPERVISOR_PAGES, "API clients", "Webhooks", "SSO", "Settings", "Audit log"]
+TENANT_ADMIN_PAGES = [*SUPERVISOR_PAGES, "Billing", "API clients", "Webhooks", "SSO", "Settings", "Audit log"]
 TENANT_ADMIN_NAV = ["Home", *TENANT_ADMIN_PAGES]
 
 

@@ -95,6 +95,7 @@ async def tenant_b() -> TenantB:
             customer = await _customer(session)
             contact_ids = await _contact_objects(session, routing_ids["queue_id"])
             callback = await _callback(session, routing_ids["queue_id"])
+            rate_card = await _rate_card(session)
     return TenantB(
         ids={
             "tenant_id": b.id,
@@ -112,6 +113,7 @@ async def tenant_b() -> TenantB:
             **contact_ids,
             "contact_id": contact_ids["interaction_id"],  # the agent desktop calls an interaction a contact
             "callback_id": callback.id,
+            "rate_card_id": rate_card.id,
         }
     )
 
@@ -166,6 +168,23 @@ async def _webhook_objects(session: Any) -> dict[str, uuid.UUID]:
         session, uuid.uuid4(), "sla.breached", endpoint.created_at, {}
     )
     return {"endpoint_id": endpoint.id, "delivery_id": delivery_id}
+
+
+async def _rate_card(session: Any) -> Any:
+    import datetime as dt
+
+    from billing import schemas as billing_schemas
+    from billing import service as billing
+
+    # From tomorrow in UTC: today or later in the tenant's own time zone, whatever it is.
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    body = {
+        "effective_from": tomorrow.isoformat(),
+        "currency": "EUR",
+        "tax_rate_percent": "25",
+        "charges": [{"kind": "handled_contacts", "id": "contacts", "pricing": {"kind": "flat", "unit_price": "0.5"}}],
+    }
+    return await billing.create_rate_card(session, msgspec.convert(body, billing_schemas.RateCardCreate), body)
 
 
 async def _callback(session: Any, queue_id: uuid.UUID) -> Any:
