@@ -1,7 +1,7 @@
 """billing: metering (checkpoints, periods, usage records, daily usage) and rate card versions
 
 Revision ID: 510cc2c8aa9d
-Revises: 6f37701be31a
+Revises: 1bf9ee8b3894
 Create Date: 2026-11-26 04:40:00.000000
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from migrations import policies
 
 revision: str = "510cc2c8aa9d"
-down_revision: str | Sequence[str] | None = "6f37701be31a"
+down_revision: str | Sequence[str] | None = "1bf9ee8b3894"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
