@@ -47,13 +47,13 @@ class PaymentState(enum.StrEnum):
 class Invoice(TenantScoped, table=True):
     __tablename__ = "invoices"
     __table_args__ = (
-        # The close makes a period's invoice exactly once, however many runs race.
+        # The close makes a period's invoice exactly once, however many runs race (again only once it is voided).
         sa.Index(
             "uq_invoices_period",
             "tenant_id",
             "period_start",
             unique=True,
-            postgresql_where=sa.text("kind = 'invoice'"),
+            postgresql_where=sa.text("kind = 'invoice' AND status <> 'void'"),
         ),
         # Unique across tenants by the counter that hands them out; the constraint is per tenant as every one is.
         sa.UniqueConstraint("tenant_id", "number"),

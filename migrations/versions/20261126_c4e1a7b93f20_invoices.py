@@ -93,7 +93,7 @@ def upgrade() -> None:
         "invoices",
         ["tenant_id", "period_start"],
         unique=True,
-        postgresql_where=sa.text("kind = 'invoice'"),
+        postgresql_where=sa.text("kind = 'invoice' AND status <> 'void'"),
     )
     op.create_table(
         "invoice_lines",
@@ -184,5 +184,5 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS invoices_frozen_once_issued()")
     op.drop_table("invoice_counters")
     op.drop_table("invoice_lines")
-    op.drop_index("uq_invoices_period", table_name="invoices", postgresql_where=sa.text("kind = 'invoice'"))
+    op.drop_index("uq_invoices_period", table_name="invoices", postgresql_where=sa.text("kind = 'invoice' AND status <> 'void'"))
     op.drop_table("invoices")
