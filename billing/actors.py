@@ -1,4 +1,5 @@
-"""Billing jobs: each tenant's handled contacts metered into usage records and daily summaries.
+"""Billing jobs: each tenant's handled contacts metered into usage records and daily summaries; the monthly
+close drafting invoices; finalised invoices pushed to Stripe; Stripe's payment events reflected on invoices.
 
 A run is its own retry: a failed run changes nothing (one transaction) and the next tick starts from the same
 checkpoint, so the job is not retried by Dramatiq on top of that.
@@ -7,13 +8,16 @@ checkpoint, so the job is not retried by Dramatiq on top of that.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import structlog
 
 from app.core.broker import Tick, actor, periodic
 from app.core.db import get_database
+from app.core.outbox import Event, subscribe
 from app.core.tenancy import require_tenant_id
-from billing import service
+from billing import invoicing, service
+from billing.stripe.schemas import STRIPE_INVOICE_EVENT_TOPIC
 
 log = structlog.get_logger("tenline.billing.jobs")
 
@@ -34,3 +38,32 @@ async def meter_tenant_usage(tick: Tick) -> None:
             recorded=run.recorded,
             late=run.late,
         )
+
+
+CLOSE_EVERY = dt.timedelta(hours=1)
+
+
+@periodic(every=CLOSE_EVERY, per_tenant=True)
+@actor(queue_name="billing", max_retries=0)
+async def close_tenant_period(tick: Tick) -> None:
+    """Closes the tenant's last month once it is over plus the grace, and drafts its invoice (once)."""
+    async with get_database().session() as session:
+        invoice = await invoicing.close_due_period(session)
+    if invoice is not None:
+        log.info("billing.period_closed", tenant_id=str(require_tenant_id()), invoice_id=str(invoice.id))
+
+
+@subscribe(invoicing.INVOICE_FINALISED_TOPIC)
+@actor(queue_name="billing")
+async def push_finalised_invoice(event: Event) -> None:
+    """Pushes a finalised invoice to Stripe (nothing without a key); retried by Dramatiq, repeatable."""
+    async with get_database().session() as session:
+        await invoicing.push_to_stripe(session, uuid.UUID(event.payload["invoice_id"]))
+
+
+@subscribe(STRIPE_INVOICE_EVENT_TOPIC)
+@actor(queue_name="billing")
+async def reflect_stripe_payment(event: Event) -> None:
+    """Sets the Tenline invoice's payment state from a Stripe invoice event (idempotent)."""
+    async with get_database().session() as session:
+        await invoicing.apply_stripe_event(session, invoicing.stripe_event(event.payload))

@@ -31,7 +31,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -659,9 +659,15 @@ def _parts(
 
 
 async def _estimate(
-    session: AsyncSession, tenant_id: uuid.UUID, cards: _Cards, first_day: dt.date, rows: Sequence[_Daily]
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    cards: _Cards,
+    first_day: dt.date,
+    rows: Sequence[_Daily],
+    attainment: Mapping[str, rating.SlaAttainment] | None = None,
 ) -> rating.InvoiceDraft | None:
-    """The period's usage so far rated with its cards, late usage of closed periods as adjustments."""
+    """The period's usage so far rated with its cards, late usage of closed periods as adjustments; SLA credits
+    by ``attainment`` (the period's close gives it; an estimate has none)."""
     period, parts = _parts(cards, first_day, [row for row in rows if row.day >= first_day])
     if not parts:
         return None
@@ -676,7 +682,7 @@ async def _estimate(
         if billed_parts:
             _, late_parts = _parts(cards, closed_first_day, late)
             adjustments.append(rating.late_usage_adjustment(closed_period, billed_parts, late_parts))
-    draft = rating.rate_segments(period, parts)
+    draft = rating.rate_segments(period, parts, attainment=attainment)
     return rating.with_adjustments(draft, adjustments) if adjustments else draft
 
 
@@ -778,3 +784,13 @@ async def pool_shares(reader: AsyncSession, start: dt.datetime, end: dt.datetime
         schemas.PoolShare(tenant_id=tenant_id, busy_seconds=seconds, share=seconds / pool)
         for tenant_id, seconds in sorted(busy.items(), key=lambda item: (-item[1], str(item[0])))
     ]
+
+
+async def rated_period(
+    session: AsyncSession, first_day: dt.date, attainment: Mapping[str, rating.SlaAttainment]
+) -> rating.InvoiceDraft | None:
+    """The acting tenant's period starting on ``first_day`` rated as it is billed: its usage with the versions in
+    force, SLA credits by ``attainment``, late usage of closed periods as adjustments (None: no rate card)."""
+    tenant_id = require_tenant_id()
+    rows = await _daily(session, tenant_id, period=first_day)
+    return await _estimate(session, tenant_id, await _cards(session, tenant_id), first_day, rows, attainment)
