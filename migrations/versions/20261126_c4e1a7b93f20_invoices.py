@@ -184,5 +184,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS invoices_frozen_once_issued()")
     op.drop_table("invoice_counters")
     op.drop_table("invoice_lines")
-    op.drop_index("uq_invoices_period", table_name="invoices", postgresql_where=sa.text("kind = 'invoice' AND status <> 'void'"))
+    op.drop_index(
+        "uq_invoices_period", table_name="invoices", postgresql_where=sa.text("kind = 'invoice' AND status <> 'void'")
+    )
     op.drop_table("invoices")
