@@ -619,10 +619,10 @@ async def test_every_stripe_webhook_twice_changes_no_total(month: Month, fake: F
         assert [event.event_type for event in events] == ["invoice.finalized", "invoice.paid"]
         # The relay delivers at least once: each event reaches the payment state twice.
         changed = []
-        for event in [*events, *events]:
+        for delivered in [*events, *events]:
             with acting_as(system_principal(tenant.id)):
                 async with get_database().session() as session:
-                    changed.append(await invoicing.apply_stripe_event(session, event))
+                    changed.append(await invoicing.apply_stripe_event(session, delivered))
         assert changed == [False, True, False, False]  # finalized moves no payment state; paid once
         after, _ = await invoice_of(tenant)
         assert after.payment_state == "paid" and after.version == invoice.version + 1
