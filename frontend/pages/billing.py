@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
@@ -93,7 +93,7 @@ class BillingPages(Controller):
             **SHOWN,
         )
 
-    @get("/invoices/{invoice_file:str}")
+    @get("/invoices/{invoice_file:str}", media_type=MediaType.HTML)  # the PDF answer names its own
     async def invoice(self, request: Request[Principal, Any, Any], session: AsyncSession, invoice_file: str) -> Any:
         """``{id}``: the printable invoice; ``{id}.pdf``: the same as a PDF (one route: a path parameter is a
         whole segment)."""

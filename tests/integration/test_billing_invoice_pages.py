@@ -96,6 +96,7 @@ async def test_the_tenant_lists_its_invoices_and_opens_them_as_page_and_pdf(page
 
     printable = await admin.get(f"/billing/invoices/{first_id}")
     assert printable.status_code == 200
+    assert printable.headers["content-type"].startswith("text/html")
     for shown in (get_settings().billing_issuer_name, f"Invoice {number}", "1,875.00 EUR", "Tax 25% on 1,500.00 EUR"):
         assert shown in printable.text, shown
     assert 'id="invoice-tenant">Pages-First Inc<' in printable.text
