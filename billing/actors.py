@@ -1,5 +1,6 @@
 """Billing jobs: each tenant's handled contacts metered into usage records and daily summaries; the monthly
-close drafting invoices; finalised invoices pushed to Stripe; Stripe's payment events reflected on invoices.
+close drafting invoices; finalised invoices pushed to Stripe; Stripe's payment events reflected on invoices;
+dunning of overdue invoices.
 
 A run is its own retry: a failed run changes nothing (one transaction) and the next tick starts from the same
 checkpoint, so the job is not retried by Dramatiq on top of that.
@@ -16,7 +17,7 @@ from app.core.broker import Tick, actor, periodic
 from app.core.db import get_database
 from app.core.outbox import Event, subscribe
 from app.core.tenancy import require_tenant_id
-from billing import invoicing, service
+from billing import dunning, invoicing, service
 from billing.stripe.schemas import STRIPE_INVOICE_EVENT_TOPIC
 
 log = structlog.get_logger("tenline.billing.jobs")
@@ -64,6 +65,27 @@ async def push_finalised_invoice(event: Event) -> None:
 @subscribe(STRIPE_INVOICE_EVENT_TOPIC)
 @actor(queue_name="billing")
 async def reflect_stripe_payment(event: Event) -> None:
-    """Sets the Tenline invoice's payment state from a Stripe invoice event (idempotent)."""
+    """Sets the Tenline invoice's payment state from a Stripe invoice event (idempotent); a payment lifts the
+    dunning suspension of the tenant's API clients at once when no other invoice keeps it."""
     async with get_database().session() as session:
-        await invoicing.apply_stripe_event(session, invoicing.stripe_event(event.payload))
+        if await invoicing.apply_stripe_event(session, invoicing.stripe_event(event.payload)):
+            await dunning.enforce_suspension(session)
+
+
+DUNNING_EVERY = dt.timedelta(hours=1)
+
+
+@periodic(every=DUNNING_EVERY, per_tenant=True)
+@actor(queue_name="billing", max_retries=0)
+async def dun_overdue_invoices(tick: Tick) -> None:
+    """Reminders for the tenant's overdue invoices, once each; suspension of its API clients past the threshold
+    (never of the tenant or its contacts), lifted once nothing is that overdue."""
+    run = await dunning.remind_and_suspend(tick.scheduled_at)
+    if run.reminders or run.suspended or run.resumed:
+        log.info(
+            "billing.dunning_run",
+            tenant_id=str(require_tenant_id()),
+            reminders=run.reminders,
+            suspended=run.suspended,
+            resumed=run.resumed,
+        )

@@ -41,7 +41,7 @@ from app.core.clock import utcnow
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.core.models import new_id
 from app.core.outbox import emit
-from app.core.pagination import Page, page_of, paginate
+from app.core.pagination import Page, SortOrder, paginate_sorted, query_error, sort_orders, sorted_page_of
 from app.core.settings import Settings
 from app.core.tenancy import current_principal, require_tenant_id
 from app.core.versioning import check_version
@@ -274,11 +274,52 @@ async def _lines(session: AsyncSession, invoice_id: uuid.UUID) -> list[InvoiceLi
     return list((await session.exec(statement)).all())
 
 
-async def list_invoices(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.InvoiceOut]:
-    """The acting tenant's invoices and credit notes (drafts and voids too: operators review them here)."""
-    rows = (await session.exec(paginate(select(Invoice), col(Invoice.id), cursor, limit))).all()
-    items, next_cursor = page_of(rows, limit, lambda row: row.id)
+# "issued_at": a final invoice's issue, a draft's (or a void's) creation, so that keyset paging has no NULLs.
+ORDERS = sort_orders(
+    issued_at=sa.func.coalesce(col(Invoice.issued_at), col(Invoice.created_at)), created_at=col(Invoice.created_at)
+)
+
+
+def _sort_key(order: SortOrder, row: Invoice) -> tuple[dt.datetime, uuid.UUID]:
+    if order.name.lstrip("-") == "issued_at":
+        return row.issued_at or row.created_at, row.id
+    return row.created_at, row.id
+
+
+async def list_invoices(
+    session: AsyncSession,
+    *,
+    cursor: str | None,
+    limit: int,
+    sort: str = "-created_at",
+    filters: schemas.InvoiceFilters | None = None,
+) -> Page[schemas.InvoiceOut]:
+    """The acting tenant's invoices and credit notes (drafts and voids too: operators review them here), those
+    matching every filter given, in ``sort`` order."""
+    order = ORDERS.get(sort)
+    if order is None:
+        raise query_error("sort", f"one of {', '.join(ORDERS)}")
+    statement = select(Invoice)
+    if filters is not None:
+        if filters.status:
+            statement = statement.where(Invoice.status == filters.status)
+        if filters.kind:
+            statement = statement.where(Invoice.kind == filters.kind)
+        if filters.payment_state:
+            statement = statement.where(Invoice.payment_state == filters.payment_state)
+        if filters.period:
+            statement = statement.where(Invoice.period_start == _first_day_of(filters.period))
+    rows = (await session.exec(paginate_sorted(statement, order, col(Invoice.id), cursor, limit))).all()
+    items, next_cursor = sorted_page_of(rows, limit, order, lambda row: _sort_key(order, row))
     return Page(items=[invoice_out(row) for row in items], next_cursor=next_cursor)
+
+
+def _first_day_of(month: str) -> dt.date:
+    """The first day of a month given as YYYY-MM (the shape is checked by the API; the month's range here)."""
+    try:
+        return dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise query_error("period", "a month as YYYY-MM, e.g. 2026-11") from None
 
 
 async def get_invoice(session: AsyncSession, invoice_id: uuid.UUID) -> schemas.InvoiceOut:
@@ -359,11 +400,13 @@ def _half_even(value: Decimal) -> int:
 
 
 async def create_credit_note(
-    session: AsyncSession, invoice_id: uuid.UUID, data: schemas.CreditNoteIn
+    session: AsyncSession, invoice_id: uuid.UUID, data: schemas.CreditNoteIn, *, if_match: int | None = None
 ) -> schemas.InvoiceOut:
     """A draft credit note (negative) correcting a final invoice: the given net amounts taxed at its rate, or
-    the whole invoice reversed. What the credit notes of an invoice take back never exceeds its total."""
+    the whole invoice reversed. What the credit notes of an invoice take back never exceeds its total.
+    ``if_match``: the version of the invoice corrected, as its reader saw it."""
     original = await _invoice(session, invoice_id, lock=True)  # serialises credit notes of one invoice
+    check_version("the invoice", original, if_match)
     if original.kind != InvoiceKind.INVOICE or original.status != InvoiceStatus.FINAL:
         raise ConflictError("only a final invoice is corrected by a credit note")
     original_lines = await _lines(session, original.id)

@@ -11,8 +11,10 @@ import msgspec
 
 from app.core.structs import Input, Output
 
+InvoiceKindName = Literal["invoice", "credit_note"]
 InvoiceStatusName = Literal["draft", "final", "void"]
 PaymentStateName = Literal["unpaid", "paid", "failed", "uncollectible"]
+InvoiceSortName = Literal["created_at", "-created_at", "issued_at", "-issued_at"]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
 
 
@@ -34,7 +36,7 @@ class InvoiceLineOut(Output):
 class InvoiceOut(Output):
     id: uuid.UUID
     tenant_id: uuid.UUID
-    kind: Literal["invoice", "credit_note"]
+    kind: InvoiceKindName
     corrects_invoice_id: uuid.UUID | None
     period_start: dt.date
     period_end: dt.date  # excluded
@@ -54,6 +56,15 @@ class InvoiceOut(Output):
     version: int
     created_at: dt.datetime
     lines: list[InvoiceLineOut] | None = None  # on a single invoice's read
+
+
+class InvoiceFilters(msgspec.Struct, kw_only=True, frozen=True):
+    """What a list of invoices is narrowed to (every filter given must hold)."""
+
+    status: InvoiceStatusName | None = None
+    kind: InvoiceKindName | None = None
+    payment_state: PaymentStateName | None = None
+    period: str | None = None  # the month billed, YYYY-MM
 
 
 class VoidIn(Input):

@@ -14,7 +14,7 @@ from frontend.pages.account import AccountController
 from frontend.pages.agent_skills import AgentSkillPages
 from frontend.pages.api_clients import ApiClientPages
 from frontend.pages.audit import operator_audit, tenant_audit
-from frontend.pages.billing import BillingPages, operator_billing
+from frontend.pages.billing import BillingPages, operator_billing, operator_finalise, operator_void
 from frontend.pages.callbacks import CallbackPages
 from frontend.pages.customers import CustomerPages
 from frontend.pages.desktop import DesktopPages
@@ -71,6 +71,8 @@ pages = Router(
         PoolWorkforcePages,
         BillingPages,
         operator_billing,
+        operator_finalise,
+        operator_void,
     ],
     dependencies={"session": Provide(provide_db_session), "window": Provide(provide_window, sync_to_thread=False)},
     middleware=[layout_middleware],

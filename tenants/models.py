@@ -131,6 +131,10 @@ class ApiClient(TenantScoped, table=True):
     rotated_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
     revoked_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
     last_used_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    # Held, reversibly, by another domain (``suspended_by``, e.g. "billing" for an overdue invoice): neither a new
+    # token nor an issued one works until the same domain lifts it. Revocation, by contrast, is for good.
+    suspended_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    suspended_by: str | None = Field(default=None, max_length=32)
 
 
 class SsoConnection(TenantScoped, table=True):

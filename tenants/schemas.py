@@ -222,6 +222,9 @@ class ApiClientOut(Output):
     last_used_at: dt.datetime | None
     # After a rotation with overlap, the previous secret keeps working until this time.
     previous_secret_expires_at: dt.datetime | None
+    # Suspended (reversibly) by another domain, e.g. "billing" while an invoice is long overdue.
+    suspended_at: dt.datetime | None
+    suspended_by: str | None
 
 
 class ApiClientWithSecret(ApiClientOut):

@@ -766,10 +766,38 @@ async def api_client_for_authentication(session: AsyncSession, client_id: str) -
         .where(
             ApiClient.client_id == client_id,
             ApiClient.status == ApiClientStatus.ACTIVE,
+            col(ApiClient.suspended_at).is_(None),
             Tenant.status == TenantStatus.ACTIVE,
         )
     )
     return (await session.exec(statement)).first()
+
+
+async def suspend_api_clients(session: AsyncSession, *, by: str) -> int:
+    """Suspends the acting tenant's active, unsuspended API clients on behalf of ``by`` (reversible with
+    ``resume_api_clients``); their tokens stop working at once. Returns how many were suspended."""
+    clients = (
+        await session.exec(
+            select(ApiClient).where(ApiClient.status == ApiClientStatus.ACTIVE, col(ApiClient.suspended_at).is_(None))
+        )
+    ).all()
+    now = utcnow()
+    for client in clients:
+        client.suspended_at = now
+        client.suspended_by = by
+        await audit(session, "api_client.suspended", object_type="api_client", object_id=client.id, detail={"by": by})
+    return len(clients)
+
+
+async def resume_api_clients(session: AsyncSession, *, by: str) -> int:
+    """Lifts the suspensions ``by`` made of the acting tenant's API clients (another domain's stay); returns how
+    many were lifted."""
+    clients = (await session.exec(select(ApiClient).where(ApiClient.suspended_by == by))).all()
+    for client in clients:
+        client.suspended_at = None
+        client.suspended_by = None
+        await audit(session, "api_client.resumed", object_type="api_client", object_id=client.id, detail={"by": by})
+    return len(clients)
 
 
 def note_api_client_use(client: ApiClient) -> None:

@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     # Retries of a failed call (network error, 409, 5xx), under the same idempotency key, with backoff.
     stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
     stripe_timeout_seconds: float = Field(default=30, gt=0, le=300)
+    # The operator as its invoices name it (the issuer on the printable invoice and its PDF).
+    billing_issuer_name: str = Field(default="Tenline", min_length=1, max_length=200)
+    # The operator's dunning policy (a tenant may have its own, billing.dunning): an invoice is due this many days
+    # after it is issued; a reminder is sent on each of these days after the due date (JSON list, e.g. [7, 14]);
+    # the tenant's API clients are suspended this many days after it (unset: never). Live contacts are never
+    # touched: suspending the tenant itself is an operator admin's decision.
+    billing_payment_terms_days: int = Field(default=14, ge=0, le=365)
+    billing_reminder_days: list[int] = Field(default=[7, 14], max_length=10)
+    billing_suspend_after_days: int | None = Field(default=30, ge=1, le=3650)
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

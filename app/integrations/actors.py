@@ -42,6 +42,7 @@ async def _send_now(delivery_ids: Sequence[uuid.UUID]) -> None:
 @subscribe("sla.at_risk")
 @subscribe("sla.breached")
 @subscribe("report.delivered")
+@subscribe("billing.invoice_overdue")
 @actor(queue_name="webhooks")
 async def deliver_outbox_event(event: Event) -> None:
     async with get_database().session() as session:

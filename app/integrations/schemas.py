@@ -20,6 +20,7 @@ EventType = Literal[
     "sla.at_risk",
     "sla.breached",
     "report.delivered",
+    "billing.invoice_overdue",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 

@@ -50,7 +50,7 @@ from tenants.service import audit
 
 REPLAY_TOPIC = "webhook.replay_requested"
 # The outbox topics a webhook can carry (the others in the catalogue come from interaction events).
-OUTBOX_EVENT_TYPES = ("callback.due", "sla.at_risk", "sla.breached", "report.delivered")
+OUTBOX_EVENT_TYPES = ("callback.due", "sla.at_risk", "sla.breached", "report.delivered", "billing.invoice_overdue")
 INTERACTION_EVENT_TYPES = {"offered", "answered", "ended", "abandoned"}
 
 # An endpoint failing this long, when a delivery has used all its attempts, is disabled.

@@ -1,7 +1,10 @@
-"""Billing pages: the tenant's usage in a period with the estimate of its bill, and every tenant's for the operator.
+"""Billing pages: the tenant's usage in a period with the estimate of its bill, its invoices, and every tenant's
+for the operator.
 
-Read-only for now (invoices come later): the tenant's page shows a month's usage by day and channel (late
-days of closed months marked), the estimate line by line, and the rate card in force; the operator's page
+The tenant's page shows a month's usage by day and channel (late days of closed months marked), the estimate
+line by line, the rate card in force, and its issued invoices and credit notes with their payment state and
+links to the printable invoice, its PDF and its lines as CSV. ``/billing/invoices/{id}`` is the printable invoice
+(print CSS: no navigation, A4), ``/billing/invoices/{id}.pdf`` the same content as a PDF. The operator's page
 lists every tenant's current month, its estimated total and its share of the pool's agent time (an audited
 cross-tenant read, as the API's).
 """
@@ -9,20 +12,29 @@ cross-tenant read, as the API's).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
 from litestar.params import QueryParameter
+from litestar.types import Guard
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.clock import utcnow
-from app.core.errors import InvalidInputError
-from app.core.tenancy import Principal
-from billing import rating, service
-from frontend.web import render
+from app.core.db import get_database
+from app.core.errors import ConflictError, InvalidInputError, NotFoundError, PreconditionFailedError
+from app.core.settings import get_settings
+from app.core.tenancy import Principal, acting_as
+from billing import invoice_documents, invoice_overview, invoicing, rating, service
+from billing import invoicing_schemas as invoice_schemas
+from frontend.web import flash, redirect, render
 from tenants.auth import requires
-from tenants.permissions import Permission
+from tenants.permissions import Permission, allowed
 from tenants.service import cross_tenant_read
 
 BILLING_PATH = "/billing"
@@ -72,14 +84,120 @@ class BillingPages(Controller):
             card=await service.rate_card_in_force(session, min(await service.today(session), usage.period.last_day)),
             period_value=asked if error else f"{usage.period.first_day:%Y-%m}",
             period_error=error,
+            invoices=await invoicing.list_invoices(
+                session, cursor=None, limit=ISSUED_SHOWN, sort="-issued_at", filters=ISSUED
+            ),
+            credit_notes=await invoicing.list_invoices(
+                session, cursor=None, limit=ISSUED_SHOWN, sort="-issued_at", filters=ISSUED_CREDIT_NOTES
+            ),
             **SHOWN,
         )
+
+    @get("/invoices/{invoice_file:str}", media_type=MediaType.HTML)  # the PDF answer names its own
+    async def invoice(self, request: Request[Principal, Any, Any], session: AsyncSession, invoice_file: str) -> Any:
+        """``{id}``: the printable invoice; ``{id}.pdf``: the same as a PDF (one route: a path parameter is a
+        whole segment)."""
+        invoice_id, as_pdf = _invoice_file(invoice_file)
+        document = await invoice_documents.invoice_document(session, invoice_id, get_settings().billing_issuer_name)
+        if as_pdf:
+            name = invoice_documents.filename(document.invoice, "pdf")
+            return Response(
+                content=invoice_documents.invoice_pdf(document),
+                media_type=invoice_documents.PDF_MEDIA_TYPE,
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+        return render(request, "billing/invoice.html", document=document)
+
+
+# The tenant's page lists what was issued to it: drafts are the operator's until finalised, voids never were.
+ISSUED = invoice_schemas.InvoiceFilters(status="final", kind="invoice")
+ISSUED_CREDIT_NOTES = invoice_schemas.InvoiceFilters(status="final", kind="credit_note")
+ISSUED_SHOWN = 24  # two years of monthly invoices; older ones through the API
+
+
+def _invoice_file(name: str) -> tuple[uuid.UUID, bool]:
+    """The invoice an ``{id}`` or ``{id}.pdf`` segment names, and whether the PDF is asked for."""
+    stem, dot, extension = name.partition(".")
+    try:
+        invoice_id = uuid.UUID(stem)
+    except ValueError:
+        raise NotFoundError("no such invoice") from None
+    if dot and extension != "pdf":
+        raise NotFoundError("no such invoice")
+    return invoice_id, bool(dot)
 
 
 @get(OPERATOR_BILLING_PATH, guards=[requires(Permission.READ_CROSS_TENANT)])
 async def operator_billing(request: Request[Principal, Any, Any]) -> Response[Any]:
     now = utcnow()
     month_start = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
-    async with cross_tenant_read("billing page: usage of every tenant") as reader:
+    async with cross_tenant_read("billing page: usage and invoices of every tenant") as reader:
         overview = await service.usage_of_every_tenant(reader, pool_from=month_start, pool_to=now)
-    return render(request, "billing/tenants.html", overview=overview, **SHOWN)
+        invoices = await invoice_overview.invoices_of_every_tenant(reader)
+    return render(
+        request,
+        "billing/tenants.html",
+        overview=overview,
+        invoices=invoices,
+        tenant_names={summary.tenant_id: summary.tenant for summary in invoices.tenants},
+        can_manage=allowed(request.user, Permission.MANAGE_BILLING),
+        **SHOWN,
+    )
+
+
+def _may_review_invoices(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Operator admins review drafts from the overview of every tenant: the manage-billing role, with no acting
+    tenant needed (each change is made as the invoice's tenant)."""
+    if not allowed(connection.scope.get("user"), Permission.MANAGE_BILLING):
+        raise PermissionDeniedException(f"requires the {Permission.MANAGE_BILLING.value} permission")
+
+
+MANAGE_INVOICES: list[Guard] = [requires(Permission.READ_CROSS_TENANT), _may_review_invoices]
+
+
+async def _review(
+    request: Request[Principal, Any, Any],
+    invoice_id: uuid.UUID,
+    change: Callable[[AsyncSession, int | None], Awaitable[invoice_schemas.InvoiceOut]],
+    done: str,
+) -> Response[Any]:
+    """A draft's review from the overview of every tenant: the change made as the invoice's tenant (the form
+    names it), under the version the page showed; a refusal is told as the page's message."""
+    form = await request.form()
+    try:
+        tenant_id = uuid.UUID(str(form.get("tenant_id", "")))
+        version = int(str(form.get("version", "")))
+    except ValueError:
+        raise NotFoundError("no such invoice") from None
+    try:
+        with acting_as(request.user.acting_for(tenant_id)):
+            async with get_database().session() as session:
+                invoice = await change(session, version)
+        flash(request, f"{invoice.number or 'The draft'} of {invoice.period_start:%Y-%m} {done}.")
+    except (ConflictError, PreconditionFailedError, InvalidInputError) as refused:
+        flash(request, str(refused), "error")
+    return redirect(request, OPERATOR_BILLING_PATH)
+
+
+@post(f"{OPERATOR_BILLING_PATH}/invoices/{{invoice_id:uuid}}/finalise", guards=MANAGE_INVOICES)
+async def operator_finalise(request: Request[Principal, Any, Any], invoice_id: uuid.UUID) -> Response[Any]:
+    return await _review(
+        request,
+        invoice_id,
+        lambda session, version: invoicing.finalise(session, invoice_id, if_match=version),
+        "is finalised",
+    )
+
+
+@post(f"{OPERATOR_BILLING_PATH}/invoices/{{invoice_id:uuid}}/void", guards=MANAGE_INVOICES)
+async def operator_void(request: Request[Principal, Any, Any], invoice_id: uuid.UUID) -> Response[Any]:
+    reason = str((await request.form()).get("reason", "")).strip()
+    if not reason:
+        flash(request, "Give the reason the draft is voided (it is recorded).", "error")
+        return redirect(request, OPERATOR_BILLING_PATH)
+    return await _review(
+        request,
+        invoice_id,
+        lambda session, version: invoicing.void(session, invoice_id, reason[:1000], if_match=version),
+        "is voided",
+    )

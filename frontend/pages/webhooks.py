@@ -40,6 +40,7 @@ EVENT_LABELS: dict[str, str] = {
     "sla.at_risk": "An SLA target is at risk",
     "sla.breached": "An SLA target is breached",
     "report.delivered": "A scheduled report is ready (the file comes with it)",
+    "billing.invoice_overdue": "An invoice is overdue (a payment reminder)",
 }
 EVENT_CHOICES = tuple((name, EVENT_LABELS.get(name, name)) for name in schemas.EVENT_TYPES)
 OVERLAPS = ((0, "stop at once"), (3600, "1 hour"), (86_400, "1 day"), (604_800, "1 week"))

@@ -27,6 +27,7 @@ from app.reporting import schemas as reporting_schemas
 from app.routing import schemas as routing_schemas
 from app.server.app import create_app
 from app.telephony import schemas as telephony_schemas
+from billing import invoicing_schemas as billing_invoice_schemas
 from tenants import schemas
 from tests.conftest import LiveServer
 from tests.factories import make_agent, make_api_client, make_tenant, make_tenant_user, provision_number, sign_in
@@ -50,6 +51,8 @@ EXAMPLE_BODIES: dict[type, Any] = {
     integrations_schemas.SecretRotate: {"overlap_seconds": 0},
     customers_schemas.CustomerUpdate: {"name": "Renamed customer"},
     customers_schemas.CustomerReplace: {"name": "Replaced customer"},
+    billing_invoice_schemas.VoidIn: {"reason": "Withdrawn"},
+    billing_invoice_schemas.CreditNoteIn: {"reason": "Correction"},
 }
 
 
@@ -96,6 +99,7 @@ async def tenant_b() -> TenantB:
             contact_ids = await _contact_objects(session, routing_ids["queue_id"])
             callback = await _callback(session, routing_ids["queue_id"])
             rate_card = await _rate_card(session)
+            invoice_id = await _invoice(session)
     return TenantB(
         ids={
             "tenant_id": b.id,
@@ -114,6 +118,8 @@ async def tenant_b() -> TenantB:
             "contact_id": contact_ids["interaction_id"],  # the agent desktop calls an interaction a contact
             "callback_id": callback.id,
             "rate_card_id": rate_card.id,
+            "invoice_id": invoice_id,
+            "invoice_file": f"{invoice_id}.pdf",  # the printable invoice's PDF (/billing/invoices/{id}.pdf)
         }
     )
 
@@ -185,6 +191,31 @@ async def _rate_card(session: Any) -> Any:
         "charges": [{"kind": "handled_contacts", "id": "contacts", "pricing": {"kind": "flat", "unit_price": "0.5"}}],
     }
     return await billing.create_rate_card(session, msgspec.convert(body, billing_schemas.RateCardCreate), body)
+
+
+async def _invoice(session: Any) -> uuid.UUID:
+    """A final invoice of tenant B (a final one: every invoice route, credit notes included, has it to refuse)."""
+    import datetime as dt
+
+    from billing.invoicing_models import Invoice, InvoiceStatus
+
+    month = dt.date(2026, 1, 1)
+    invoice = Invoice(
+        period_start=month,
+        period_end=dt.date(2026, 2, 1),
+        number=f"INV-B-{uuid.uuid4().hex[:8]}",
+        status=InvoiceStatus.FINAL,
+        currency="EUR",
+        subtotal_minor=1000,
+        credits_minor=0,
+        adjustments_minor=0,
+        tax_minor=250,
+        total_minor=1250,
+        issued_at=dt.datetime(2026, 2, 2, tzinfo=dt.UTC),
+    )
+    session.add(invoice)
+    await session.flush()
+    return uuid.UUID(str(invoice.id))
 
 
 async def _callback(session: Any, queue_id: uuid.UUID) -> Any:
@@ -357,7 +388,11 @@ async def _not_found_for_a(
 
 
 # Routes that name one object in their query rather than their path (not found by the enumeration above).
-QUERY_OBJECT_ROUTES = [("GET", "/api/v1/wfm/forecast?queue_id={queue_id}")]
+QUERY_OBJECT_ROUTES = [
+    ("GET", "/api/v1/wfm/forecast?queue_id={queue_id}"),
+    # The printable invoice shares its route with its PDF (``{invoice_file}``, tenant B's PDF above).
+    ("GET", "/billing/invoices/{invoice_id}"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), QUERY_OBJECT_ROUTES, ids=[f"{m} {p}" for m, p in QUERY_OBJECT_ROUTES])
