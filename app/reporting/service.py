@@ -337,6 +337,9 @@ async def rebuild_rollups(session: AsyncSession, *, batch_size: int = EVENTS_PER
 # --- agents' presence per interval (operator data) ---------------------------------------------------
 
 
+PRESENCE_KEYS_PER_QUERY = 1000
+
+
 def _state_columns(row: AgentIntervalState) -> dict[str, Decimal]:
     return {state: getattr(row, f"{state}_seconds") for state in PRESENCE_STATES}
 
@@ -346,14 +349,15 @@ async def _add_presence(
 ) -> None:
     if not added:
         return
-    rows = (
-        await session.exec(
-            select(AgentIntervalState).where(
-                sa.tuple_(col(AgentIntervalState.agent_id), col(AgentIntervalState.interval_start)).in_(list(added))
-            )
-        )
-    ).all()
-    existing = {(row.agent_id, row.interval_start): row for row in rows}
+    keys = list(added)
+    existing: dict[tuple[uuid.UUID, dt.datetime], AgentIntervalState] = {}
+    # In slices: an agent left available over a weekend brings hundreds of intervals, and one IN list of
+    # thousands of pairs exceeds PostgreSQL's stack depth.
+    for first in range(0, len(keys), PRESENCE_KEYS_PER_QUERY):
+        pairs = keys[first : first + PRESENCE_KEYS_PER_QUERY]
+        key = sa.tuple_(col(AgentIntervalState.agent_id), col(AgentIntervalState.interval_start))
+        rows = (await session.exec(select(AgentIntervalState).where(key.in_(pairs)))).all()
+        existing.update({(row.agent_id, row.interval_start): row for row in rows})
     for (agent_id, start), micros_by_state in added.items():
         row = existing.get((agent_id, start))
         if row is None:

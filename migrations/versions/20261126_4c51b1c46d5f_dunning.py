@@ -56,7 +56,8 @@ def upgrade() -> None:
     )
     policies.tenant_table("dunning_policies")
     # Steps taken are history: no UPDATE or DELETE for the runtime role.
-    policies.tenant_table("dunning_steps", privileges="SELECT, INSERT")
+    # Steps are never changed; DELETE only for the tenant's erasure.
+    policies.tenant_table("dunning_steps", privileges="SELECT, INSERT, DELETE")
     op.add_column("api_clients", sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("api_clients", sa.Column("suspended_by", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
 

@@ -128,13 +128,21 @@ def upgrade() -> None:
     # Numbers only ever go up: no DELETE for the runtime role.
     policies.operator_table("invoice_counters", privileges="SELECT, INSERT, UPDATE")
 
+    op.execute(
+        """
+        CREATE FUNCTION tenant_being_erased(tenant uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
+            SELECT EXISTS (SELECT 1 FROM tenants WHERE id = tenant AND status = 'deleting')
+        $$
+        """
+    )
     changed = " OR ".join(f"NEW.{column} IS DISTINCT FROM OLD.{column}" for column in FROZEN_INVOICE_COLUMNS)
     op.execute(
         f"""
         CREATE FUNCTION invoices_frozen_once_issued() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP = 'DELETE' THEN
-                IF OLD.status <> 'draft' THEN
+                -- Only the erasure of the whole tenant (tenants.erase_tenant_data) removes issued invoices.
+                IF OLD.status <> 'draft' AND NOT tenant_being_erased(OLD.tenant_id) THEN
                     RAISE EXCEPTION 'invoice % is %: it cannot be deleted', OLD.id, OLD.status
                         USING ERRCODE = 'insufficient_privilege';
                 END IF;
@@ -162,7 +170,8 @@ def upgrade() -> None:
             SELECT status INTO invoice_status FROM invoices
             WHERE tenant_id = COALESCE(NEW.tenant_id, OLD.tenant_id) AND id = COALESCE(NEW.invoice_id, OLD.invoice_id);
             -- No invoice: it is being deleted (a draft, or its tenant), and its lines with it.
-            IF invoice_status IS NOT NULL AND invoice_status <> 'draft' THEN
+            IF invoice_status IS NOT NULL AND invoice_status <> 'draft'
+               AND NOT (TG_OP = 'DELETE' AND tenant_being_erased(OLD.tenant_id)) THEN
                 RAISE EXCEPTION 'the lines of a % invoice cannot change', invoice_status
                     USING ERRCODE = 'insufficient_privilege';
             END IF;
@@ -182,6 +191,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS invoice_lines_frozen_once_issued()")
     op.execute("DROP TRIGGER IF EXISTS invoices_frozen ON invoices")
     op.execute("DROP FUNCTION IF EXISTS invoices_frozen_once_issued()")
+    op.execute("DROP FUNCTION IF EXISTS tenant_being_erased(uuid)")
     op.drop_table("invoice_counters")
     op.drop_table("invoice_lines")
     op.drop_index(

@@ -112,7 +112,8 @@ def traffic(
 
 async def write_contacts(tenant: Tenant, first_seq: int) -> None:
     """The contacts as the router leaves them: interaction, its events, its agent's presence changes (on contact,
-    wrap-up, available), each contact in a block of log sequence numbers of its own, in order of ending."""
+    wrap-up, available), each contact in a block of log sequence numbers of its own, in order of ending; the
+    agents go offline at the end."""
     zone = ZoneInfo(tenant.zone)
     queues = {
         channel: await make_queue(tenant.id, f"golden-{channel}", channel=channel, wrap_up_seconds=30)
@@ -174,6 +175,15 @@ async def write_contacts(tenant: Tenant, first_seq: int) -> None:
                     session.add(AgentStateChange(agent_id=agent_id, log_seq=log_seq, state=state, at=at))
                 if n % 200 == 199:
                     await session.flush()
+            # The agents sign off after the month's last contact: agents are the operator's, and one left
+            # available for ever would stay in every later pool figure of the session (reporting's presence).
+            last = tenant.contacts[-1].ended_local.replace(tzinfo=zone).astimezone(dt.UTC) + dt.timedelta(hours=1)
+            for n, agent_id in enumerate(agents):
+                session.add(
+                    AgentStateChange(
+                        agent_id=agent_id, log_seq=first_seq + 10 * len(tenant.contacts) + n, state="offline", at=last
+                    )
+                )
             await session.commit()
 
 

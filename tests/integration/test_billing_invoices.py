@@ -26,6 +26,7 @@ from billing import service as billing
 from billing.invoicing_models import Invoice
 from billing.models import RateCardVersion
 from billing.stripe.schemas import StripeInvoiceEvent
+from tenants import service as tenants
 from tests.factories import OPERATOR, make_tenant
 from tests.fake_stripe import FAKE_API_KEY, FakeStripe, running_fake_stripe
 
@@ -219,3 +220,24 @@ async def test_a_final_invoice_is_pushed_to_stripe_and_its_payment_reflected_onc
             row = await invoicing.get_invoice(session, invoice.id)
     assert row.payment_state == "paid" and row.stripe_invoice_id == stripe_id
     assert row.version == 3  # finalised (2), paid (3); the repeated event changed nothing
+
+
+async def test_erasing_a_tenant_removes_its_issued_invoices_and_nothing_else_does() -> None:
+    billed, invoice = await drafted("erased")
+    await as_operator(billed.tenant_id, lambda s: invoicing.finalise(s, invoice.id, if_match=None))
+    count = "SELECT (SELECT count(*) FROM invoices) + (SELECT count(*) FROM invoice_lines)"
+    with acting_as(system_principal(billed.tenant_id)):
+        async with get_database().session() as session:
+            assert (await session.execute(sa.text(count))).scalar_one() > 1
+    with acting_as(OPERATOR):
+        async with get_database().session() as session:
+            tenant = await tenants.get_tenant(session, billed.tenant_id, OPERATOR)
+            await tenants.change_tenant_status(session, tenant, "delete")
+            await session.commit()
+    with acting_as(system_principal(billed.tenant_id)):
+        async with get_database().session() as session:
+            counts = await tenants.erase_tenant_data(session, billed.tenant_id, event_id=uuid.uuid4())
+            await session.commit()
+        assert counts is not None and counts["invoices"] == 1 and counts["invoice_lines"] >= 1
+        async with get_database().session() as session:
+            assert (await session.execute(sa.text(count))).scalar_one() == 0

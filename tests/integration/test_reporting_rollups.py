@@ -4,6 +4,7 @@ under repeated and concurrent runs of the job, and identical after `tenline repo
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -162,3 +163,25 @@ async def test_the_worker_keeps_the_rollups_current_on_its_own(services: Service
             await asyncio.sleep(0.5)
     finally:
         stop_process(worker)
+
+
+async def test_an_agent_available_for_weeks_folds_into_every_interval() -> None:
+    """Tens of thousands of intervals in one fold (an agent who never signed off): all written, none lost."""
+    from app.routing.models import AgentStateChange
+    from tests.factories import make_agent, make_tenant
+
+    agent = (await make_agent((await make_tenant("presence-long")).id)).id
+    start = dt.datetime(2025, 9, 1, 8, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=365)
+    async with get_database().session() as session:
+        session.add(AgentStateChange(agent_id=agent, log_seq=1, state="available", at=start))
+        session.add(AgentStateChange(agent_id=agent, log_seq=2, state="offline", at=end))
+        await session.commit()
+    async with get_database().session() as session:
+        await reporting.update_presence(session, wait=True)
+        await session.commit()
+    async with get_database().session() as session:
+        rows = (await session.exec(select(AgentIntervalState).where(AgentIntervalState.agent_id == agent))).all()
+    available = [row for row in rows if row.available_seconds]
+    assert len(available) == 365 * 96 > reporting.PRESENCE_KEYS_PER_QUERY
+    assert sum(row.available_seconds for row in available) == Decimal(365 * 86_400)
