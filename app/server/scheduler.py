@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -94,6 +95,8 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fire the periodic jobs and keep the lock fresh until ``stop`` is set; then release the lock."""
+        # APScheduler logs every run at INFO (five lines every five seconds): only its warnings are news.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         scheduler = AsyncIOScheduler(timezone=dt.UTC)
         for job in self._jobs:
             scheduler.add_job(
