@@ -8,11 +8,9 @@ a final invoice with a credit note. Every change names the invoice's version in 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import get, post
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import QueryParameter
 from litestar.response import Response
 from litestar.status_codes import HTTP_201_CREATED
@@ -25,6 +23,8 @@ from app.core.http import (
     IfMatch,
     Limit,
     TransactionController,
+    attachment,
+    file_operation,
     if_match_version,
     with_etag,
 )
@@ -55,29 +55,8 @@ Sort = Annotated[
 ]
 
 
-@dataclass
-class _CsvOperation(Operation):
-    """The lines answer as a CSV file, not as JSON."""
-
-    def __post_init__(self) -> None:
-        self.responses = {
-            **(self.responses or {}),
-            "200": OpenAPIResponse(
-                description="the invoice's lines, as an attachment",
-                content={
-                    invoice_documents.CSV_MEDIA_TYPE: OpenAPIMediaType(
-                        schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-                    )
-                },
-            ),
-        }
-
-
 def _versioned(invoice: schemas.InvoiceOut, status_code: int = 200) -> Response[schemas.InvoiceOut]:
-    response = with_etag(invoice, invoice.version, status_code)
-    if status_code == HTTP_201_CREATED:
-        response.headers["Location"] = f"{PATH}/{invoice.id}"
-    return response
+    return with_etag(invoice, invoice.version, status_code, location=f"{PATH}/{invoice.id}")
 
 
 class InvoiceController(TransactionController):
@@ -122,15 +101,14 @@ class InvoiceController(TransactionController):
         description="One row a line, taxes included (the amounts sum to the total), amounts as exact decimals "
         "and in minor units; the file is named after the invoice's number.",
         response_description="the invoice's lines, as an attachment",
-        operation_class=_CsvOperation,
+        operation_class=file_operation(
+            invoice_documents.CSV_MEDIA_TYPE, description="the invoice's lines, as an attachment"
+        ),
     )
     async def lines_csv(self, session: AsyncSession, invoice_id: uuid.UUID) -> Response[bytes]:
         invoice = await invoicing.get_invoice(session, invoice_id)
-        return Response(
-            content=invoice_documents.lines_csv(invoice),
-            media_type=invoice_documents.CSV_MEDIA_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="{invoice_documents.filename(invoice, "csv")}"'},
-        )
+        filename = invoice_documents.filename(invoice, "csv")
+        return attachment(invoice_documents.lines_csv(invoice), invoice_documents.CSV_MEDIA_TYPE, filename)
 
     @post(
         "/{invoice_id:uuid}/finalise",

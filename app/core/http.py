@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, Request, Response
 from litestar.di import Provide
 from litestar.enums import ScopeType
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import HeaderParameter, QueryParameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -85,9 +87,13 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def with_etag(body: T, version: int, status_code: int = HTTP_200_OK) -> Response[T]:
-    """A versioned resource's response: its body with its version as the ETag."""
-    return Response(body, status_code=status_code, headers={"ETag": etag(version)})
+def with_etag(body: T, version: int, status_code: int = HTTP_200_OK, *, location: str | None = None) -> Response[T]:
+    """A versioned resource's response: its body with its version as the ETag; a created one (201) also says
+    where it lives (``location``)."""
+    headers = {"ETag": etag(version)}
+    if location is not None and status_code == HTTP_201_CREATED:
+        headers["Location"] = location
+    return Response(body, status_code=status_code, headers=headers)
 
 
 class TransactionController(Controller):
@@ -104,3 +110,27 @@ def if_match_version(value: str | None) -> int | None:
         return int(value.strip().removeprefix("W/").strip('"'))
     except ValueError:
         raise InvalidInputError.for_field("If-Match", 'must be an ETag this API issued, e.g. "3"') from None
+
+
+def attachment(content: bytes, media_type: str, filename: str) -> Response[bytes]:
+    """A file to download, named in Content-Disposition."""
+    return Response(
+        content=content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def file_operation(*media_types: str, description: str = "the file, as an attachment") -> type[Operation]:
+    """OpenAPI for an operation answering with a file (``attachment``) in one of ``media_types``, not JSON."""
+
+    @dataclass
+    class FileOperation(Operation):
+        def __post_init__(self) -> None:
+            binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            self.responses = {
+                **(self.responses or {}),
+                "200": OpenAPIResponse(
+                    description=description, content={media: OpenAPIMediaType(schema=binary) for media in media_types}
+                ),
+            }
+
+    return FileOperation

@@ -20,8 +20,8 @@ from app.core.http import (
     IfMatch,
     Limit,
     TransactionController,
-    etag,
     if_match_version,
+    with_etag,
 )
 from app.core.pagination import Page
 from app.customers import schemas, service
@@ -65,11 +65,7 @@ Sort = Annotated[
 
 
 def _versioned(customer: Customer, status_code: int = HTTP_200_OK) -> Response[schemas.CustomerOut]:
-    """The customer with its version as the ETag; a new one also with its Location."""
-    headers = {"ETag": etag(customer.version)}
-    if status_code == HTTP_201_CREATED:
-        headers["Location"] = f"{PATH}/{customer.id}"
-    return Response(service.customer_out(customer), status_code=status_code, headers=headers)
+    return with_etag(service.customer_out(customer), customer.version, status_code, location=f"{PATH}/{customer.id}")
 
 
 class CustomerController(TransactionController):

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import QueryParameter
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -28,6 +26,8 @@ from app.core.http import (
     IfMatch,
     Limit,
     TransactionController,
+    attachment,
+    file_operation,
     if_match_version,
     provide_db_session,
     with_etag,
@@ -40,22 +40,6 @@ from app.reporting.models import ReportSchedule
 from tenants.auth import requires
 from tenants.permissions import Permission
 from tenants.service import cross_tenant_read
-
-
-@dataclass
-class _FileOperation(Operation):
-    """The export answers with a file in the format asked for, not with JSON."""
-
-    def __post_init__(self) -> None:
-        binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-        self.responses = {
-            **(self.responses or {}),
-            "200": OpenAPIResponse(
-                description="the file, as an attachment",
-                content={media: OpenAPIMediaType(schema=binary) for media in exports.MEDIA_TYPES.values()},
-            ),
-        }
-
 
 VIEW_REPORTS = [requires(Permission.VIEW_REPORTS)]
 MANAGE_SCHEDULES = [requires(Permission.MANAGE_REPORT_SCHEDULES)]
@@ -147,7 +131,7 @@ class ReportController(Controller):
         "/export",
         summary="A report as a CSV or XLSX file",
         response_description="the file, as an attachment",
-        operation_class=_FileOperation,
+        operation_class=file_operation(*exports.MEDIA_TYPES.values()),
     )
     async def export(
         self,
@@ -176,12 +160,7 @@ class ReportController(Controller):
 
 
 def file_response(file: exports.ExportFile) -> Response[bytes]:
-    """A file to download, named in Content-Disposition."""
-    return Response(
-        content=file.content,
-        media_type=file.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
-    )
+    return attachment(file.content, file.media_type, file.filename)
 
 
 def _with_etag(row: ReportSchedule, status_code: int = HTTP_200_OK) -> Response[schemas.ReportScheduleOut]:

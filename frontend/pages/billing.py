@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.clock import utcnow
 from app.core.db import get_database
 from app.core.errors import ConflictError, InvalidInputError, NotFoundError, PreconditionFailedError
+from app.core.http import attachment
 from app.core.settings import get_settings
 from app.core.tenancy import Principal, acting_as
 from billing import invoice_documents, invoice_overview, invoicing, rating, service
@@ -101,11 +102,7 @@ class BillingPages(Controller):
         document = await invoice_documents.invoice_document(session, invoice_id, get_settings().billing_issuer_name)
         if as_pdf:
             name = invoice_documents.filename(document.invoice, "pdf")
-            return Response(
-                content=invoice_documents.invoice_pdf(document),
-                media_type=invoice_documents.PDF_MEDIA_TYPE,
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
-            )
+            return attachment(invoice_documents.invoice_pdf(document), invoice_documents.PDF_MEDIA_TYPE, name)
         return render(request, "billing/invoice.html", document=document)
 
 

@@ -19,8 +19,8 @@ from app.core.http import (
     IfMatch,
     Limit,
     TransactionController,
-    etag,
     if_match_version,
+    with_etag,
 )
 from app.core.pagination import Page
 from app.routing.callbacks import schemas, service
@@ -48,11 +48,7 @@ Sort = Annotated[
 
 
 def _versioned(row: ScheduledCallback, status_code: int = HTTP_200_OK) -> Response[schemas.CallbackOut]:
-    """The callback with its version as the ETag; a new one also with its Location."""
-    headers = {"ETag": etag(row.version)}
-    if status_code == HTTP_201_CREATED:
-        headers["Location"] = f"{PATH}/{row.id}"
-    return Response(service.callback_out(row), status_code=status_code, headers=headers)
+    return with_etag(service.callback_out(row), row.version, status_code, location=f"{PATH}/{row.id}")
 
 
 class CallbackController(TransactionController):
