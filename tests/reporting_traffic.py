@@ -220,7 +220,10 @@ outcome AS (
 SELECT {_BUCKET.format("a.at")} AS bucket, a.queue_id, o.type, o.agent_id, extract(epoch FROM o.at - a.at) AS wait
 FROM arrival a LEFT JOIN outcome o USING (interaction_id)
 """
-_SEGMENTS = f"""
+# Per connected segment (answered until transferred or ended): the segment, then its connected time, the hold
+# within it (held until resumed or the segment's end) and the agent's wrap-up after it (when the agent was in
+# wrap_up after the segment's log entry: until the next presence change). Shared with the billing tests.
+SEGMENTS_CTE = f"""
 WITH ev AS ({_EVENTS}),
 seg AS (
   SELECT a.interaction_id, a.agent_id, a.queue_id, a.at AS answered_at, a.log_seq AS a_seq, a.position AS a_pos,
@@ -233,7 +236,8 @@ seg AS (
     ORDER BY e.log_seq, e.position LIMIT 1) e
   WHERE a.type = 'answered'
 )
-SELECT {_BUCKET.format("s.end_at")} AS bucket, s.queue_id, s.agent_id, s.end_type,
+"""
+SEGMENT_TIMES = """
   extract(epoch FROM s.end_at - s.answered_at) AS connected,
   coalesce((
     SELECT sum(extract(epoch FROM coalesce((
@@ -248,7 +252,10 @@ SELECT {_BUCKET.format("s.end_at")} AS bucket, s.queue_id, s.agent_id, s.end_typ
   THEN extract(epoch FROM (
     SELECT c.at FROM agent_state_changes c WHERE c.agent_id = s.agent_id AND c.log_seq > s.e_seq
     ORDER BY c.log_seq LIMIT 1) - s.end_at)
-  ELSE 0 END AS wrap,
+  ELSE 0 END AS wrap
+"""
+_SEGMENTS = f"""{SEGMENTS_CTE}
+SELECT {_BUCKET.format("s.end_at")} AS bucket, s.queue_id, s.agent_id, s.end_type, {SEGMENT_TIMES},
   (SELECT w.data ->> 'disposition' FROM ev w WHERE w.interaction_id = s.interaction_id AND w.type = 'wrapped_up'
      AND s.end_type = 'ended') AS disposition
 FROM seg s

@@ -182,7 +182,8 @@ class UsageCharge(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
         return self.label
 
     def units_of(self, row: UsageRow) -> Fraction:
-        raise NotImplementedError
+        """How many of the charge's units one usage row holds: every charge kind below says it."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what its unit is")
 
     def quantity(self, usage: Usage) -> Fraction:
         """The exact number of units in the usage."""

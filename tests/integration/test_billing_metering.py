@@ -28,7 +28,7 @@ from billing import service as billing
 from tenants import schemas as tenant_schemas
 from tenants import service as tenants
 from tests.factories import OPERATOR, make_agent, make_tenant
-from tests.reporting_traffic import fold_all, generate, make_center
+from tests.reporting_traffic import SEGMENT_TIMES, SEGMENTS_CTE, fold_all, generate, make_center
 from tests.routed import make_queue
 
 ZONE = "America/New_York"
@@ -322,38 +322,9 @@ async def test_a_run_finding_another_at_work_leaves_the_contacts_to_it() -> None
 
 # --- traffic from the real router -------------------------------------------------------------------------
 
-# Per connected segment: connected time, hold within it (held until resumed or the segment's end), and the
-# agent's wrap-up after it (when the agent was in wrap_up after the segment's log entry: until the next
-# presence change). The contact's end: its ``ended`` event.
-_SEGMENTS = """
-WITH ev AS (SELECT * FROM interaction_events WHERE tenant_id = :tenant),
-seg AS (
-  SELECT a.interaction_id, a.agent_id, a.at AS answered_at, a.log_seq AS a_seq, a.position AS a_pos,
-         e.at AS end_at, e.log_seq AS e_seq, e.position AS e_pos
-  FROM ev a
-  CROSS JOIN LATERAL (
-    SELECT at, log_seq, position FROM ev e
-    WHERE e.interaction_id = a.interaction_id AND e.type IN ('transferred', 'ended')
-      AND (e.log_seq, e.position) > (a.log_seq, a.position)
-    ORDER BY e.log_seq, e.position LIMIT 1) e
-  WHERE a.type = 'answered'
-)
-SELECT s.interaction_id, fin.at AS contact_end, fin.queue_id, i.channel,
-  extract(epoch FROM s.end_at - s.answered_at) AS connected,
-  coalesce((
-    SELECT sum(extract(epoch FROM coalesce((
-        SELECT r.at FROM ev r WHERE r.interaction_id = h.interaction_id AND r.type = 'resumed'
-          AND (r.log_seq, r.position) > (h.log_seq, h.position) AND (r.log_seq, r.position) < (s.e_seq, s.e_pos)
-        ORDER BY r.log_seq, r.position LIMIT 1), s.end_at) - h.at))
-    FROM ev h WHERE h.interaction_id = s.interaction_id AND h.type = 'held'
-      AND (h.log_seq, h.position) > (s.a_seq, s.a_pos) AND (h.log_seq, h.position) < (s.e_seq, s.e_pos)
-  ), 0) AS hold,
-  CASE WHEN EXISTS (
-    SELECT 1 FROM agent_state_changes c WHERE c.agent_id = s.agent_id AND c.log_seq = s.e_seq AND c.state = 'wrap_up')
-  THEN extract(epoch FROM (
-    SELECT c.at FROM agent_state_changes c WHERE c.agent_id = s.agent_id AND c.log_seq > s.e_seq
-    ORDER BY c.log_seq LIMIT 1) - s.end_at)
-  ELSE 0 END AS wrap
+# Each segment's times (tests/reporting_traffic.py); the contact's end is its ``ended`` event.
+_SEGMENTS = f"""{SEGMENTS_CTE}
+SELECT s.interaction_id, fin.at AS contact_end, fin.queue_id, i.channel, {SEGMENT_TIMES}
 FROM seg s
 JOIN ev fin ON fin.interaction_id = s.interaction_id AND fin.type = 'ended'
 JOIN interactions i ON i.tenant_id = :tenant AND i.id = s.interaction_id
