@@ -1,6 +1,6 @@
 """The tenant's end customers, as its CRM pushes them (by the CRM's own id) or its staff enter them.
 
-Phone numbers are stored in E.164 (``app.customers.phones``): in the customer's own order in
+Phone numbers are stored in E.164 (``app.core.phones``): in the customer's own order in
 ``Customer.phone_numbers``, and once more, one row each, in ``customer_phone_numbers`` for finding a caller.
 
 Why not a GIN index on the array: under row-level security the planner uses only leakproof operators in

@@ -1,7 +1,7 @@
 """Customers of the acting tenant: the only code that reads and writes the customer tables.
 
 Phone numbers are normalised to E.164 on the way in, numbers without a country code read in the country of
-the tenant's locale (``app.customers.phones``). A CRM pushes customers with ``upsert_customer``, which is
+the tenant's locale (``app.core.phones``). A CRM pushes customers with ``upsert_customer``, which is
 idempotent by nature: the same body twice leaves the customer, its version and its ETag as they were.
 The audit log keeps who changed which customer and which fields, never the customer's personal data (the
 log outlives the customer and even the tenant).
@@ -21,12 +21,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import ConflictError, FieldError, InvalidInputError, NotFoundError, PreconditionFailedError
 from app.core.pagination import Page, paginate_sorted, query_error, sort_orders, sorted_page_of
+from app.core.phones import InvalidPhoneNumber, normalise, region_of_locale
 from app.core.rows import to_struct
 from app.core.tenancy import require_tenant_id
 from app.core.versioning import apply_changes, check_version, given_fields
 from app.customers import schemas
 from app.customers.models import Customer, CustomerPhoneNumber
-from app.customers.phones import InvalidPhoneNumber, normalise, region_of_locale
 from app.routing.models import Interaction
 from tenants.models import Tenant
 from tenants.service import audit

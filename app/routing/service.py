@@ -272,14 +272,6 @@ def normalise_e164(raw: str, *, field: str = "number", region: str | None = None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def phone_region(locale: str) -> str | None:
-    """The country of a locale ("en-GB" -> "GB", "zh-Hant-TW" -> "TW") that phone numbers know; None without one."""
-    for part in locale.replace("_", "-").split("-")[1:]:
-        if len(part) == 2 and part.isalpha() and part.upper() in phonenumbers.SUPPORTED_REGIONS:
-            return part.upper()
-    return None
-
-
 async def _voice_queue(session: AsyncSession, queue_id: uuid.UUID) -> Queue:
     """The queue a phone number may route to: one of the tenant's voice queues."""
     queue = (await session.exec(select(Queue).where(Queue.id == queue_id))).first()

@@ -26,6 +26,7 @@ from app.core.errors import ConflictError, InvalidInputError, NotFoundError
 from app.core.models import new_id
 from app.core.outbox import emit
 from app.core.pagination import Page, paginate_sorted, query_error, sort_orders, sorted_page_of
+from app.core.phones import region_of_locale
 from app.core.rows import to_struct
 from app.core.tenancy import require_tenant_id
 from app.core.versioning import check_version
@@ -33,7 +34,7 @@ from app.routing import commands as cmd
 from app.routing.callbacks import schemas
 from app.routing.callbacks.models import CallbackStatus, ScheduledCallback
 from app.routing.models import Interaction, InteractionState, Queue, QueueChannel
-from app.routing.service import normalise_e164, phone_region
+from app.routing.service import normalise_e164
 from tenants.models import Tenant, TenantStatus
 from tenants.service import audit
 
@@ -92,7 +93,7 @@ def _check_due(due_at: dt.datetime, now: dt.datetime) -> None:
 async def schedule(session: AsyncSession, data: schemas.CallbackCreate) -> ScheduledCallback:
     """Book a callback; the phone number is read as the tenant's country's when its locale names one."""
     tenant = await _tenant(session)
-    phone = normalise_e164(data.phone, field="phone", region=phone_region(tenant.locale))
+    phone = normalise_e164(data.phone, field="phone", region=region_of_locale(tenant.locale))
     _check_due(data.due_at, utcnow())
     await _check_queue(session, data.queue_id)
     row = ScheduledCallback(

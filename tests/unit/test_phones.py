@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app.customers.phones import NEEDS_COUNTRY_CODE, InvalidPhoneNumber, normalise, region_of_locale
+from app.core.phones import NEEDS_COUNTRY_CODE, InvalidPhoneNumber, normalise, region_of_locale
 
 REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 KINDS = (

@@ -1,4 +1,4 @@
-"""Customers' phone numbers in E.164, from what people and CRMs type: pure, no I/O.
+"""Phone numbers in E.164, from what people and CRMs type: pure, no I/O.
 
 A number written without its country code is read in the tenant's country (the region of its locale,
 ``nb-NO`` -> NO); a tenant whose locale names no country gets only numbers that start with ``+``. The
