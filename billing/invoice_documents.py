@@ -14,6 +14,7 @@ import datetime as dt
 import io
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -179,30 +180,27 @@ def lines_csv(invoice: schemas.InvoiceOut) -> bytes:
 
 # --- PDF ------------------------------------------------------------------------------------------------------
 
-# The PDF's core fonts (no font files to ship) cover Latin-1; the few characters invoices use beyond it are
-# spelled in Latin-1, anything else is shown as "?" rather than failing the document.
-_LATIN1_SPELLINGS = str.maketrans(
-    {"\u2013": "-", "\u2014": "-", "\u20ac": "EUR", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2026": "..."}
-)
+# DejaVu Sans (from npm, with the other front-end assets): Latin, Greek and Cyrillic scripts, so that names such
+# as "Łódź Energia" or "Ηλιος" print as written. Scripts it lacks (CJK) print as blanks, never fail the document.
+FONT_FILES = Path(__file__).resolve().parents[1] / "frontend" / "node_modules" / "dejavu-fonts-ttf" / "ttf"
+FONT = "DejaVuSans"
 _COLUMNS = ((82, "Description", "L"), (42, "Dates", "L"), (36, "Quantity", "R"), (30, "Amount", "R"))
-
-
-def _latin1(text: str) -> str:
-    return text.translate(_LATIN1_SPELLINGS).encode("latin-1", "replace").decode("latin-1")
 
 
 def invoice_pdf(document: InvoiceDocument) -> bytes:
     """The document as an A4 PDF: the same content as the printable page."""
     pdf = FPDF(format="A4")
-    pdf.set_title(_latin1(document.title))
-    pdf.set_author(_latin1(document.issuer))
+    pdf.add_font(FONT, "", FONT_FILES / "DejaVuSans.ttf")
+    pdf.add_font(FONT, "B", FONT_FILES / "DejaVuSans-Bold.ttf")
+    pdf.set_title(document.title)
+    pdf.set_author(document.issuer)
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     width = pdf.epw
 
     def text_line(text: str, size: float = 10, style: str = "", height: float = 6) -> None:
-        pdf.set_font("Helvetica", style, size)
-        pdf.cell(width, height, _latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(FONT, style, size)
+        pdf.cell(width, height, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     text_line(document.issuer, 12, "B")
     text_line(document.title, 18, "B", 10)
@@ -217,37 +215,37 @@ def invoice_pdf(document: InvoiceDocument) -> bytes:
     if document.invoice.note:
         facts.append(("Note", document.invoice.note))
     for label, value in facts:
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.cell(35, 6, _latin1(label))
-        pdf.set_font("Helvetica", "", 10)
-        pdf.multi_cell(width - 35, 6, _latin1(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font(FONT, "B", 10)
+        pdf.cell(35, 6, label)
+        pdf.set_font(FONT, "", 10)
+        pdf.multi_cell(width - 35, 6, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
 
     # The unit price goes under the quantity ("12 contacts", then "@ 0.5 EUR"): the page is narrow.
-    pdf.set_font("Helvetica", "B", 9)
+    pdf.set_font(FONT, "B", 9)
     for column_width, title, align in _COLUMNS:
         pdf.cell(column_width, 7, title, border="B", align=align)
     pdf.ln()
-    pdf.set_font("Helvetica", "", 9)
+    pdf.set_font(FONT, "", 9)
     for line in document.lines:
         y = pdf.get_y()
-        pdf.multi_cell(_COLUMNS[0][0], 5, _latin1(line.description), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(_COLUMNS[0][0], 5, line.description, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         bottom = pdf.get_y()
         pdf.set_xy(pdf.l_margin + _COLUMNS[0][0], y)
-        pdf.cell(_COLUMNS[1][0], 5, _latin1(line.dates))
-        pdf.cell(_COLUMNS[2][0], 5, _latin1(line.quantity), align="R")
-        pdf.cell(_COLUMNS[3][0], 5, _latin1(line.amount), align="R")
+        pdf.cell(_COLUMNS[1][0], 5, line.dates)
+        pdf.cell(_COLUMNS[2][0], 5, line.quantity, align="R")
+        pdf.cell(_COLUMNS[3][0], 5, line.amount, align="R")
         pdf.ln()
         if line.unit_price:
             pdf.set_x(pdf.l_margin + _COLUMNS[0][0] + _COLUMNS[1][0])
-            pdf.cell(_COLUMNS[2][0], 5, _latin1(f"@ {line.unit_price}"), align="R")
+            pdf.cell(_COLUMNS[2][0], 5, f"@ {line.unit_price}", align="R")
             pdf.ln()
         pdf.set_y(max(pdf.get_y(), bottom) + 1)
     pdf.ln(2)
     label_width = width - _COLUMNS[3][0]
     for total in document.totals:
-        pdf.set_font("Helvetica", "B" if total.grand else "", 11 if total.grand else 10)
-        pdf.cell(label_width, 7, _latin1(total.label), border="T" if total.grand else 0, align="R")
-        pdf.cell(_COLUMNS[3][0], 7, _latin1(total.amount), border="T" if total.grand else 0, align="R")
+        pdf.set_font(FONT, "B" if total.grand else "", 11 if total.grand else 10)
+        pdf.cell(label_width, 7, total.label, border="T" if total.grand else 0, align="R")
+        pdf.cell(_COLUMNS[3][0], 7, total.amount, border="T" if total.grand else 0, align="R")
         pdf.ln()
     return bytes(pdf.output())

@@ -2,12 +2,13 @@
 
 Usage is derived from measured work: one ``usage_records`` row per (tenant, interaction, measure), written with
 ``INSERT ... ON CONFLICT DO NOTHING`` so a contact is billed once however often its events are read again; the
-daily summaries grow only by the rows that insert actually wrote. Periods are calendar months in the tenant's
+daily summaries grow only by the rows that insert actually wrote. Dedicated agents' seat time is one
+``seat_usage`` row per (tenant, agent, local day), written the same way. Periods are calendar months in the tenant's
 time zone; a record whose month is already closed is late and goes to the next open period (an adjustment).
 
 Rate cards are immutable versions like SLA contracts: a change is a new version in force from a date, the
 version in force on a day is the one with the latest ``effective_from`` on or before it (the higher number on
-the same date). The runtime role gets no UPDATE on rate cards or usage records (see the migration).
+the same date). The runtime role gets no UPDATE on rate cards, usage records or seat usage (see the migrations).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ PERCENT = sa.Numeric(9, 6)  # a tax rate in percent: 25.000000, 8.875000
 
 
 class Measure(enum.StrEnum):
-    """What a usage record counts. Outbound attempts have no source yet (no outbound campaigns)."""
+    """What a usage record counts (dedicated seat time has its own table, ``seat_usage``)."""
 
-    HANDLED = "handled"  # a contact an agent handled: its talk, hold and wrap-up seconds
+    # A contact an agent handled: its talk, hold and wrap-up seconds, and whether it was dialled out (a callback).
+    HANDLED = "handled"
 
 
 class PeriodStatus(enum.StrEnum):
@@ -50,6 +52,8 @@ class BillingCheckpoint(TenantScoped, table=True):
     log_seq: int = Field(default=0, sa_type=sa.BigInteger)
     position: int = 0
     contacts_metered: int = Field(default=0, sa_type=sa.BigInteger)
+    # The last local day whose dedicated seat time is metered (None: none yet).
+    seats_metered_through: dt.date | None = None
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
 
@@ -94,6 +98,7 @@ class UsageRecord(TenantScoped, table=True):
     talk_seconds: Decimal = Field(sa_type=SECONDS)
     hold_seconds: Decimal = Field(sa_type=SECONDS)
     wrap_seconds: Decimal = Field(sa_type=SECONDS)
+    outbound_attempts: int = 0  # 1 for a callback (the platform dialled the customer), else 0
     # Its own month was closed when it was metered: billed in a later period, as an adjustment.
     late: bool = Field(default=False)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
@@ -121,8 +126,29 @@ class UsageDaily(TenantScoped, table=True):
     talk_seconds: Decimal = Field(default=Decimal(0), sa_type=SECONDS)
     hold_seconds: Decimal = Field(default=Decimal(0), sa_type=SECONDS)
     wrap_seconds: Decimal = Field(default=Decimal(0), sa_type=SECONDS)
-    outbound_attempts: int = 0  # no outbound campaigns yet: always 0
+    outbound_attempts: int = 0  # callbacks among the contacts
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class SeatUsage(TenantScoped, table=True):
+    """The signed-in time of one agent dedicated to the tenant on one local day, billed in ``period_id`` (its
+    own month's, or the next open one when late). Written once per agent and day, like usage records."""
+
+    __tablename__ = "seat_usage"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "agent_id", "day"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "period_id"], ["billing_periods.tenant_id", "billing_periods.id"], ondelete="CASCADE"
+        ),
+        sa.Index("ix_seat_usage_period", "tenant_id", "period_id", "day"),
+    )
+
+    agent_id: uuid.UUID
+    day: dt.date
+    period_id: uuid.UUID
+    seat_seconds: Decimal = Field(sa_type=SECONDS)
+    late: bool = Field(default=False)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
 
 class RateCardVersion(TenantScoped, table=True):

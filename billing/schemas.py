@@ -64,16 +64,18 @@ class RateCardOut(Output):
 
 
 class UsageDay(Output):
-    """One local day and channel of a period's usage (queues summed)."""
+    """One local day and channel of a period's usage (queues summed), or, with no channel, the day's seat time
+    of the agents dedicated to the tenant."""
 
     day: dt.date
-    channel: str
+    channel: str | None
     contacts: int
     talk_seconds: Seconds
     hold_seconds: Seconds
     wrap_up_seconds: Seconds
     handled_seconds: Seconds  # talk + hold + wrap-up
-    outbound_attempts: int  # no outbound campaigns yet: 0
+    outbound_attempts: int  # callbacks: the platform dialled the customer for the agent
+    dedicated_seat_seconds: Seconds  # signed-in time of the agents dedicated to the tenant
     # Usage of a day of an earlier, closed period that was metered after it closed: billed here as an adjustment.
     late: bool
 
@@ -85,6 +87,7 @@ class UsageTotals(Output):
     wrap_up_seconds: Seconds
     handled_seconds: Seconds
     outbound_attempts: int
+    dedicated_seat_seconds: Seconds
 
 
 class UsagePeriod(Output):

@@ -20,9 +20,12 @@ period's daily summaries and an estimate: the rating core rates the period's own
 days of closed periods as adjustments (the closed month re-rated as billed, with and without them). SLA credits
 are decided at the close, so the estimate has none.
 
-Not metered (no source yet): outbound attempts (no outbound campaigns: 0 in the summaries) and dedicated
-seat time (reporting does not know which agents are dedicated to one tenant: agents' assignments are each
-tenant's own, and no service says an agent serves one tenant only).
+Outbound attempts are the callbacks among the handled contacts (the platform dialled the customer for the
+agent). Dedicated seat time: an agent dedicated to the tenant (its assignment says so; it then works for that
+tenant alone) is billed for its signed-in time, breaks included, from the moment it was dedicated. Each local day
+is metered once it is over (plus ``SEAT_DAY_GRACE`` for the router's log of its last changes), one ``seat_usage``
+row per agent and day with ``ON CONFLICT DO NOTHING``, by the same run and under the same checkpoint lock as the
+contacts. An agent no longer dedicated when a day is metered is not billed for that day.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from app.core.tenancy import current_principal, require_tenant_id, system_princi
 from app.reporting import schemas as reporting_schemas
 from app.reporting import service as reporting
 from app.routing import service as routing
+from app.sla import engine as sla_engine
 from billing import rating, schemas
 from billing.models import (
     BillingCheckpoint,
@@ -57,13 +61,16 @@ from billing.models import (
     Measure,
     PeriodStatus,
     RateCardVersion,
+    SeatUsage,
     UsageDaily,
 )
 from tenants.models import Tenant
-from tenants.service import audit, get_tenant
+from tenants.service import audit, dedicated_agents, get_tenant
 
 CONTACTS_PER_BATCH = 2000
 CONTACTS_PER_RUN = 100_000
+SEAT_DAY_GRACE = dt.timedelta(minutes=15)
+SEAT_DAYS_PER_RUN = 62
 
 
 # --- periods -------------------------------------------------------------------------------------------
@@ -155,6 +162,8 @@ class MeteringRun:
     recorded: int  # usage records written (fewer when some were already recorded)
     late: int  # of which billed in a later period than their own
     waiting: bool  # stopped before a contact whose wrap-up is still running
+    seat_days: int = 0  # dedicated agents' days of seat time written
+    seat_days_late: int = 0  # of which billed in a later period than their own
 
 
 async def _locked_checkpoint(session: AsyncSession, *, wait: bool) -> BillingCheckpoint | None:
@@ -180,7 +189,7 @@ async def _locked_checkpoint(session: AsyncSession, *, wait: bool) -> BillingChe
     return (await session.exec(locked)).first()
 
 
-_SUMMED = ("talk_seconds", "hold_seconds", "wrap_seconds")
+_SUMMED = ("talk_seconds", "hold_seconds", "wrap_seconds", "outbound_attempts")
 # A usage record's own columns and their PostgreSQL types (tenant, measure and creation time are the batch's).
 _RECORD_COLUMNS = {
     "id": "uuid",
@@ -194,6 +203,7 @@ _RECORD_COLUMNS = {
     "talk_seconds": "numeric",
     "hold_seconds": "numeric",
     "wrap_seconds": "numeric",
+    "outbound_attempts": "integer",
     "late": "boolean",
 }
 # One array per column (unnest): a batch is one statement with a dozen parameters, not thousands; the records
@@ -203,7 +213,7 @@ _INSERT_RECORDS = sa.text(
     "SELECT :tenant_id, :measure, :created_at, * FROM unnest("
     + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _RECORD_COLUMNS.items())
     + ") ON CONFLICT (tenant_id, interaction_id, measure) DO NOTHING "
-    "RETURNING period_id, day, channel, queue_id, late, talk_seconds, hold_seconds, wrap_seconds"
+    "RETURNING period_id, day, channel, queue_id, late, talk_seconds, hold_seconds, wrap_seconds, outbound_attempts"
 )
 
 
@@ -229,6 +239,7 @@ async def _record(
             ("talk_seconds", contact.talk_seconds),
             ("hold_seconds", contact.hold_seconds),
             ("wrap_seconds", contact.wrap_seconds),
+            ("outbound_attempts", int(contact.outbound)),
             ("late", late),
         ):
             columns[name].append(value)
@@ -237,7 +248,7 @@ async def _record(
     daily: dict[tuple[uuid.UUID, dt.date, str, uuid.UUID], dict[str, Any]] = {}
     for row in written:
         summary = daily.setdefault(
-            (row.period_id, row.day, row.channel, row.queue_id), {"contacts": 0, **dict.fromkeys(_SUMMED, Decimal(0))}
+            (row.period_id, row.day, row.channel, row.queue_id), {"contacts": 0, **dict.fromkeys(_SUMMED, 0)}
         )
         summary["contacts"] += 1
         for name in _SUMMED:
@@ -253,7 +264,6 @@ async def _record(
                     "day": day,
                     "channel": channel,
                     "queue_id": queue_id,
-                    "outbound_attempts": 0,
                     "updated_at": now,
                     **summary,
                 }
@@ -268,6 +278,59 @@ async def _record(
             )
         )
     return len(written), sum(1 for row in written if row.late)
+
+
+async def _meter_seats(
+    session: AsyncSession, checkpoint: BillingCheckpoint, zone: ZoneInfo, periods: _Periods, now: dt.datetime
+) -> tuple[int, int]:
+    """Meters the dedicated agents' seat time of the local days over since the checkpoint; (written, late)."""
+    yesterday = (now - SEAT_DAY_GRACE).astimezone(zone).date() - dt.timedelta(days=1)
+    through = checkpoint.seats_metered_through
+    dedicated = await dedicated_agents(session)
+    if not dedicated:
+        if through is not None:
+            checkpoint.seats_metered_through = max(through, yesterday)
+        return 0, 0
+    if through is not None:
+        first_day = through + dt.timedelta(days=1)
+    else:
+        first_day = min(since.astimezone(zone).date() for since in dedicated.values())
+    last_day = min(yesterday, first_day + dt.timedelta(days=SEAT_DAYS_PER_RUN - 1))
+    written = late = 0
+    day = first_day
+    while day <= last_day:
+        start, end = sla_engine.day_bounds(day, str(zone))
+        seconds = await reporting.signed_in_seconds(
+            session, {agent_id: max(start, since) for agent_id, since in dedicated.items()}, end
+        )
+        if seconds:
+            period, is_late = await periods.billed_in(day)
+            inserted = await session.execute(
+                pg_insert(SeatUsage)
+                .values(
+                    [
+                        {
+                            "tenant_id": require_tenant_id(),
+                            "id": new_id(),
+                            "agent_id": agent_id,
+                            "day": day,
+                            "period_id": period.id,
+                            "seat_seconds": amount,
+                            "late": is_late,
+                            "created_at": now,
+                        }
+                        for agent_id, amount in sorted(seconds.items())
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["tenant_id", "agent_id", "day"])
+                .returning(col(SeatUsage.id))
+            )
+            count = len(inserted.all())
+            written, late = written + count, late + (count if is_late else 0)
+        day += dt.timedelta(days=1)
+    if last_day >= first_day:
+        checkpoint.seats_metered_through = last_day
+    return written, late
 
 
 async def meter_usage(
@@ -300,10 +363,11 @@ async def meter_usage(
         waiting = len(ready) < len(contacts)
         if waiting or len(contacts) < batch_size:
             break
+    seats, seats_late = await _meter_seats(session, checkpoint, zone, periods, utcnow())
     checkpoint.contacts_metered += done
     checkpoint.updated_at = utcnow()
     await session.flush()
-    return MeteringRun(done, recorded, late, waiting)
+    return MeteringRun(done, recorded, late, waiting, seats, seats_late)
 
 
 # --- rate cards ------------------------------------------------------------------------------------------
@@ -522,18 +586,35 @@ def parse_period(value: str, today: dt.date) -> dt.date:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Daily:
-    """One ``usage_daily`` row as rating and the summaries read it."""
+    """One ``usage_daily`` row as rating and the summaries read it, or a day's dedicated seat time (its agents
+    summed; no channel or queue)."""
 
     period_first_day: dt.date
     period_status: str
     day: dt.date
-    channel: str
-    queue_id: uuid.UUID
+    channel: str | None
+    queue_id: uuid.UUID | None
     contacts: int
     talk: Decimal
     hold: Decimal
     wrap: Decimal
     outbound_attempts: int
+    seat: Decimal
+
+
+def _billed_in(table: Any, tenant_id: uuid.UUID, period: dt.date | None, days: tuple[dt.date, dt.date] | None) -> Any:
+    """The join of a usage table with the periods its rows are billed in, narrowed to a period or days."""
+    joined = sa.join(
+        table,
+        BillingPeriod.__table__,  # type: ignore[attr-defined]
+        sa.and_(col(BillingPeriod.tenant_id) == table.c.tenant_id, col(BillingPeriod.id) == table.c.period_id),
+    )
+    conditions = [table.c.tenant_id == tenant_id]
+    if period is not None:
+        conditions.append(col(BillingPeriod.first_day) == period)
+    if days is not None:
+        conditions += [table.c.day >= days[0], table.c.day <= days[1]]
+    return joined, conditions
 
 
 async def _daily(
@@ -543,39 +624,58 @@ async def _daily(
     period: dt.date | None = None,
     days: tuple[dt.date, dt.date] | None = None,
 ) -> list[_Daily]:
-    """The tenant's daily usage billed in the period starting on ``period``, or of the days in ``days``."""
-    statement = (
+    """The tenant's daily usage billed in the period starting on ``period``, or of the days in ``days``: its
+    contacts per day, channel and queue, then its dedicated seat time per day."""
+    usage = UsageDaily.__table__  # type: ignore[attr-defined]
+    joined, conditions = _billed_in(usage, tenant_id, period, days)
+    contacts = (
         sa.select(
             col(BillingPeriod.first_day),
             col(BillingPeriod.status),
-            col(UsageDaily.day),
-            col(UsageDaily.channel),
-            col(UsageDaily.queue_id),
-            col(UsageDaily.contacts),
-            col(UsageDaily.talk_seconds),
-            col(UsageDaily.hold_seconds),
-            col(UsageDaily.wrap_seconds),
-            col(UsageDaily.outbound_attempts),
+            usage.c.day,
+            usage.c.channel,
+            usage.c.queue_id,
+            usage.c.contacts,
+            usage.c.talk_seconds,
+            usage.c.hold_seconds,
+            usage.c.wrap_seconds,
+            usage.c.outbound_attempts,
+            sa.literal(Decimal(0)),
         )
-        .join(
-            BillingPeriod,
-            sa.and_(
-                col(BillingPeriod.tenant_id) == col(UsageDaily.tenant_id),
-                col(BillingPeriod.id) == col(UsageDaily.period_id),
-            ),
-        )
-        .where(col(UsageDaily.tenant_id) == tenant_id)
-        .order_by(col(UsageDaily.day), col(UsageDaily.channel))
+        .select_from(joined)
+        .where(*conditions)
+        .order_by(usage.c.day, usage.c.channel)
     )
-    if period is not None:
-        statement = statement.where(col(BillingPeriod.first_day) == period)
-    if days is not None:
-        statement = statement.where(col(UsageDaily.day) >= days[0], col(UsageDaily.day) <= days[1])
-    return [_Daily(*row) for row in (await session.execute(statement)).all()]
+    seats_table = SeatUsage.__table__  # type: ignore[attr-defined]
+    joined, conditions = _billed_in(seats_table, tenant_id, period, days)
+    zero = sa.literal(Decimal(0))
+    seats = (
+        sa.select(
+            col(BillingPeriod.first_day),
+            col(BillingPeriod.status),
+            seats_table.c.day,
+            sa.null(),
+            sa.null(),
+            sa.literal(0),
+            zero,
+            zero,
+            zero,
+            sa.literal(0),
+            sa.func.sum(seats_table.c.seat_seconds),
+        )
+        .select_from(joined)
+        .where(*conditions)
+        .group_by(col(BillingPeriod.first_day), col(BillingPeriod.status), seats_table.c.day)
+        .order_by(seats_table.c.day)
+    )
+    rows = [_Daily(*row) for row in (await session.execute(contacts)).all()]
+    return rows + [_Daily(*row) for row in (await session.execute(seats)).all()]
 
 
 def _totals(rows: Sequence[_Daily]) -> schemas.UsageTotals:
-    talk, hold, wrap = (sum((getattr(row, name) for row in rows), Decimal(0)) for name in ("talk", "hold", "wrap"))
+    talk, hold, wrap, seat = (
+        sum((getattr(row, name) for row in rows), Decimal(0)) for name in ("talk", "hold", "wrap", "seat")
+    )
     return schemas.UsageTotals(
         contacts=sum(row.contacts for row in rows),
         talk_seconds=talk,
@@ -583,26 +683,28 @@ def _totals(rows: Sequence[_Daily]) -> schemas.UsageTotals:
         wrap_up_seconds=wrap,
         handled_seconds=talk + hold + wrap,
         outbound_attempts=sum(row.outbound_attempts for row in rows),
+        dedicated_seat_seconds=seat,
     )
 
 
 def _days(rows: Sequence[_Daily], first_day: dt.date) -> list[schemas.UsageDay]:
     by_day: dict[tuple[dt.date, str], list[_Daily]] = {}
     for row in rows:
-        by_day.setdefault((row.day, row.channel), []).append(row)
+        by_day.setdefault((row.day, row.channel or ""), []).append(row)
     days = []
     for (day, channel), group in sorted(by_day.items()):
         totals = _totals(group)
         days.append(
             schemas.UsageDay(
                 day=day,
-                channel=channel,
+                channel=channel or None,
                 contacts=totals.contacts,
                 talk_seconds=totals.talk_seconds,
                 hold_seconds=totals.hold_seconds,
                 wrap_up_seconds=totals.wrap_up_seconds,
                 handled_seconds=totals.handled_seconds,
                 outbound_attempts=totals.outbound_attempts,
+                dedicated_seat_seconds=totals.dedicated_seat_seconds,
                 late=day < first_day,
             )
         )
@@ -619,28 +721,30 @@ def _whole_seconds(talk: Decimal, hold: Decimal, wrap: Decimal) -> tuple[int, in
 
 
 def _usage(rows: Sequence[_Daily], start: dt.date, end: dt.date) -> rating.Usage:
-    """The rows of the days start <= day < end, summed per channel and queue (the queue's id is its key)."""
-    sums: dict[tuple[str, uuid.UUID], list[Any]] = {}
+    """The rows of the days start <= day < end, summed per channel and queue (the queue's id is its key); seat
+    time in a row of its own, rounded to whole seconds once like the rest."""
+    sums: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
         if start <= row.day < end:
-            total = sums.setdefault((row.channel, row.queue_id), [0, Decimal(0), Decimal(0), Decimal(0), 0])
-            total[0] += row.contacts
-            total[1] += row.talk
-            total[2] += row.hold
-            total[3] += row.wrap
-            total[4] += row.outbound_attempts
+            key = (row.channel or "", "" if row.queue_id is None else str(row.queue_id))
+            total = sums.setdefault(key, [0, Decimal(0), Decimal(0), Decimal(0), 0, Decimal(0)])
+            for index, amount in enumerate(
+                (row.contacts, row.talk, row.hold, row.wrap, row.outbound_attempts, row.seat)
+            ):
+                total[index] += amount
     usage_rows = []
-    for (channel, queue_id), (contacts, talk, hold, wrap, attempts) in sorted(sums.items()):
+    for (channel, queue), (contacts, talk, hold, wrap, attempts, seat) in sorted(sums.items()):
         talk_seconds, hold_seconds, wrap_seconds = _whole_seconds(talk, hold, wrap)
         usage_rows.append(
             rating.UsageRow(
-                channel=channel,
-                queue=str(queue_id),
+                channel=channel or None,
+                queue=queue or None,
                 handled_contacts=contacts,
                 talk_seconds=talk_seconds,
                 hold_seconds=hold_seconds,
                 wrap_up_seconds=wrap_seconds,
                 outbound_attempts=attempts,
+                dedicated_seat_seconds=int(seat.to_integral_value(rounding=ROUND_HALF_EVEN)),
             )
         )
     return rating.Usage(rows=tuple(usage_rows))

@@ -102,6 +102,10 @@ class AgentAssignment(TenantScoped, table=True):
     agent_id: uuid.UUID = Field(foreign_key="agents.id", index=True, ondelete="CASCADE")
     # What the tenant sees of the agent: never the operator's personal data.
     alias: str = Field(max_length=100)
+    # Dedicated to the tenant: the agent works for it alone, and the tenant pays its seat time (seat-hours)
+    # from ``dedicated_since`` on.
+    dedicated: bool = Field(default=False)
+    dedicated_since: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
 

@@ -123,6 +123,7 @@ class AgentUpdate(Input):
 class AssignmentOut(Output):
     tenant_id: uuid.UUID
     alias: str
+    dedicated: bool
 
 
 class AgentOut(Output):
@@ -139,6 +140,9 @@ class AgentOut(Output):
 class AgentAssign(Input):
     tenant_id: uuid.UUID
     alias: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    # The agent works for this tenant alone, which pays its signed-in time as seat-hours (if its rate card has
+    # a seat-hour charge). Refused while the agent works for another tenant.
+    dedicated: bool = False
 
 
 class TenantAgentOut(Output):
@@ -147,6 +151,8 @@ class TenantAgentOut(Output):
     id: uuid.UUID
     agent_id: uuid.UUID
     alias: str
+    dedicated: bool  # works for this tenant alone; its seat time is billed as seat-hours
+    dedicated_since: dt.datetime | None
     assigned_at: dt.datetime
 
 

@@ -443,14 +443,14 @@ async def create_agent(session: AsyncSession, data: schemas.AgentCreate) -> sche
     return _agent_out(agent, user, [])
 
 
-def _agent_out(agent: Agent, user: User, assignments: Sequence[tuple[uuid.UUID, str]]) -> schemas.AgentOut:
+def _agent_out(agent: Agent, user: User, assignments: Sequence[schemas.AssignmentOut]) -> schemas.AgentOut:
     return to_struct(
         schemas.AgentOut,
         agent,
         email=user.email,
         display_name=user.display_name,
         is_active=agent.is_active and user.is_active,
-        assignments=[schemas.AssignmentOut(tenant_id=t, alias=a) for t, a in assignments],
+        assignments=list(assignments),
     )
 
 
@@ -469,22 +469,27 @@ async def list_agents(*, cursor: str | None, limit: int) -> Page[schemas.AgentOu
 
 async def _assignments_by_agent(
     reader: AsyncSession, agent_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[tuple[uuid.UUID, str]]]:
-    """Each agent's tenants (id, alias), read in a ``cross_tenant_read`` session (no tenant filter applies)."""
-    assignments: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+) -> dict[uuid.UUID, list[schemas.AssignmentOut]]:
+    """Each agent's tenants, read in a ``cross_tenant_read`` session (no tenant filter applies)."""
+    assignments: dict[uuid.UUID, list[schemas.AssignmentOut]] = {}
     if agent_ids:
         statement = select(AgentAssignment).where(col(AgentAssignment.agent_id).in_(agent_ids))
         for assignment in (await reader.exec(statement)).all():
-            assignments.setdefault(assignment.agent_id, []).append((assignment.tenant_id, assignment.alias))  # type: ignore[arg-type]
+            assignments.setdefault(assignment.agent_id, []).append(
+                schemas.AssignmentOut(
+                    tenant_id=assignment.tenant_id,  # type: ignore[arg-type]
+                    alias=assignment.alias,
+                    dedicated=assignment.dedicated,
+                )
+            )
     return assignments
 
 
-async def get_agent(session: AsyncSession, agent_id: uuid.UUID) -> tuple[Agent, User]:
-    row = (
-        await session.exec(
-            select(Agent, User).join(User, col(User.id) == col(Agent.user_id)).where(Agent.id == agent_id)
-        )
-    ).first()
+async def get_agent(session: AsyncSession, agent_id: uuid.UUID, *, lock: bool = False) -> tuple[Agent, User]:
+    statement = select(Agent, User).join(User, col(User.id) == col(Agent.user_id)).where(Agent.id == agent_id)
+    if lock:
+        statement = statement.with_for_update(of=Agent)
+    row = (await session.exec(statement)).first()
     if row is None:
         raise NotFoundError("no such agent")
     return row[0], row[1]
@@ -513,33 +518,54 @@ async def update_agent(session: AsyncSession, agent_id: uuid.UUID, data: schemas
         assignments = (await _assignments_by_agent(reader, [agent.id])).get(agent.id, [])
     if _ROUTED_AGENT_FIELDS & changes.keys():
         # Outbox rows belong to a tenant: one event in each tenant the agent works for reloads the router.
-        for tenant_id, _ in assignments:
-            with acting_as(_principal_for(tenant_id)):
+        for assignment in assignments:
+            with acting_as(_principal_for(assignment.tenant_id)):
                 await emit(session, AGENT_ASSIGNMENTS_TOPIC, {"agent_id": str(agent.id)})
     return _agent_out(agent, user, assignments)
 
 
+async def _check_dedication(agent: Agent, tenant_id: uuid.UUID, dedicated: bool) -> None:
+    """A dedicated agent works for its tenant alone: refuses dedicating an agent that works for another tenant,
+    and assigning one dedicated elsewhere. The caller holds the agent's row lock (every assignment is made here),
+    so assignments of one agent are decided one after another; no unique index across tenants backs this, as
+    its violations would tell one tenant of another's rows."""
+    async with cross_tenant_read("assignments of an agent being assigned", agent_id=str(agent.id)) as reader:
+        others = [
+            a for a in (await _assignments_by_agent(reader, [agent.id])).get(agent.id, []) if a.tenant_id != tenant_id
+        ]
+        if not others:
+            return
+        names = await tenant_names(reader, [other.tenant_id for other in others])
+    listed = ", ".join(sorted(names.get(other.tenant_id, str(other.tenant_id)) for other in others))
+    if dedicated:
+        raise ConflictError(f"a dedicated agent works for one tenant only, and this one also works for {listed}")
+    if dedicated_to := [other for other in others if other.dedicated]:
+        raise ConflictError(f"the agent is dedicated to {names.get(dedicated_to[0].tenant_id, 'another tenant')}")
+
+
 async def assign_agent(session: AsyncSession, agent_id: uuid.UUID, data: schemas.AgentAssign) -> schemas.AssignmentOut:
-    agent, _ = await get_agent(session, agent_id)
+    agent, _ = await get_agent(session, agent_id, lock=True)
     tenant = await session.get(Tenant, data.tenant_id)
     if tenant is None or tenant.status in (TenantStatus.DELETING, TenantStatus.DELETED):
         raise NotFoundError("no such tenant")
+    await _check_dedication(agent, tenant.id, data.dedicated)
     with acting_as(_principal_for(tenant.id)):
         existing = (await session.exec(select(AgentAssignment).where(AgentAssignment.agent_id == agent.id))).first()
-        if existing:
-            existing.alias = data.alias
-        else:
-            session.add(AgentAssignment(agent_id=agent.id, alias=data.alias))
+        assignment = existing or AgentAssignment(agent_id=agent.id, alias=data.alias)
+        if data.dedicated != assignment.dedicated:
+            assignment.dedicated_since = utcnow() if data.dedicated else None
+        assignment.alias, assignment.dedicated = data.alias, data.dedicated
+        session.add(assignment)
         await session.flush()
         await audit(
             session,
             "agent.assigned",
             object_type="agent",
             object_id=agent.id,
-            detail={"alias": data.alias},
+            detail={"alias": data.alias, "dedicated": data.dedicated},
         )
         await emit(session, AGENT_ASSIGNMENTS_TOPIC, {"agent_id": str(agent.id)})
-    return schemas.AssignmentOut(tenant_id=tenant.id, alias=data.alias)
+    return schemas.AssignmentOut(tenant_id=tenant.id, alias=data.alias, dedicated=data.dedicated)
 
 
 async def unassign_agent(session: AsyncSession, agent_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
@@ -578,6 +604,14 @@ async def is_agent_assigned(session: AsyncSession, agent_id: uuid.UUID) -> bool:
     """Whether the agent works for the acting tenant (other domains ask this instead of reading assignments)."""
     statement = select(AgentAssignment.id).where(AgentAssignment.agent_id == agent_id)
     return (await session.exec(statement)).first() is not None
+
+
+async def dedicated_agents(session: AsyncSession) -> dict[uuid.UUID, dt.datetime]:
+    """Agent id -> since when, of the agents dedicated to the acting tenant (billing meters their seat time)."""
+    statement = select(AgentAssignment.agent_id, AgentAssignment.dedicated_since).where(
+        col(AgentAssignment.dedicated), col(AgentAssignment.dedicated_since).is_not(None)
+    )
+    return {agent_id: since for agent_id, since in (await session.exec(statement)).all() if since is not None}
 
 
 async def agent_aliases(session: AsyncSession, agent_ids: Sequence[uuid.UUID] | None = None) -> dict[uuid.UUID, str]:

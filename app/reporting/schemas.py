@@ -96,6 +96,7 @@ class HandledContact(msgspec.Struct, frozen=True, kw_only=True):
     hold_seconds: Decimal
     wrap_seconds: Decimal | None
     transfers: int
+    outbound: bool  # a callback: the platform dialled the customer for the agent (an outbound attempt)
 
 
 class PoolPresence(msgspec.Struct, frozen=True, kw_only=True):

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -610,6 +610,39 @@ async def presence_intervals(
     ]
 
 
+# Per agent: its state at the start of its span (the last change before it), then its changes inside the span,
+# each lasting until the next one (the last until the span's end); the signed-in ones (not offline) summed.
+_SIGNED_IN_SECONDS = sa.text(
+    "WITH spans AS (SELECT * FROM unnest(CAST(:agents AS uuid[]), CAST(:starts AS timestamptz[])) "
+    "  AS s(agent_id, start)), "
+    "changes AS ("
+    "  SELECT s.agent_id, s.start AS at, 0::bigint AS log_seq, b.state FROM spans s CROSS JOIN LATERAL ("
+    "    SELECT c.state FROM agent_state_changes c WHERE c.agent_id = s.agent_id AND c.at < s.start "
+    "    ORDER BY c.at DESC, c.log_seq DESC LIMIT 1) b "
+    "  UNION ALL "
+    "  SELECT c.agent_id, c.at, c.log_seq, c.state FROM agent_state_changes c JOIN spans s USING (agent_id) "
+    "  WHERE c.at >= s.start AND c.at < :end), "
+    "timed AS (SELECT agent_id, state, at, lead(at, 1, :end) OVER (PARTITION BY agent_id ORDER BY at, log_seq) "
+    "  AS until FROM changes) "
+    "SELECT agent_id, SUM(EXTRACT(EPOCH FROM until - at)) FROM timed WHERE state <> 'offline' GROUP BY agent_id"
+)
+
+
+async def signed_in_seconds(
+    session: AsyncSession, starts: Mapping[uuid.UUID, dt.datetime], end: dt.datetime
+) -> dict[uuid.UUID, Decimal]:
+    """Each agent's signed-in time (every state but offline, breaks included) from its start in ``starts`` to
+    ``end``, exact to the microsecond, from the presence log itself (not the interval folds, which count a state
+    only once it has ended). Agents signed in for none of it are left out."""
+    spans = {agent_id: start for agent_id, start in starts.items() if start < end}
+    if not spans:
+        return {}
+    result = await session.execute(
+        _SIGNED_IN_SECONDS, {"agents": list(spans), "starts": list(spans.values()), "end": end}
+    )
+    return {agent_id: Decimal(seconds) for agent_id, seconds in result.all() if seconds}
+
+
 async def pool_presence(reader: AsyncSession, start: dt.datetime, end: dt.datetime) -> schemas.PoolPresence:
     """Every agent's presence over the intervals in [start, end), summed: the shared pool's time, for the operator.
 
@@ -687,13 +720,18 @@ async def handled_contacts_after(
     for row in (await session.execute(statement)).all():
         record = EventRecord(*row)
         events.setdefault(record.interaction_id, []).append(record)
-    channels = dict(
-        (
+    # A callback's contact carries its callback's id (``app.routing.callbacks``): it was dialled out.
+    dialled_out = sa.cast(col(Interaction.context), JSONB).has_key("callback_id")
+    kinds = {
+        interaction_id: (channel, outbound)
+        for interaction_id, channel, outbound in (
             await session.execute(
-                sa.select(col(Interaction.id), col(Interaction.channel)).where(col(Interaction.id) == in_batch)
+                sa.select(col(Interaction.id), col(Interaction.channel), dialled_out).where(
+                    col(Interaction.id) == in_batch
+                )
             )
         ).all()
-    )
+    }
     folded = {interaction_id: fold((), events[interaction_id]) for interaction_id in ids}
     starts = [start for rollups in folded.values() for start in rollups.wraps]
     wraps: dict[uuid.UUID, list[int | None]] = {}
@@ -714,11 +752,12 @@ async def handled_contacts_after(
                 ended_at=end.at,
                 queue_id=end.queue_id,
                 agent_id=end.agent_id,
-                channel=channels[end.interaction_id],
+                channel=kinds[end.interaction_id][0],
                 talk_seconds=_seconds(sum(tally.talk_micros for tally in queue_rows)),
                 hold_seconds=_seconds(sum(tally.hold_micros for tally in queue_rows)),
                 wrap_seconds=None if None in contact_wraps else _seconds(sum(w or 0 for w in contact_wraps)),
                 transfers=sum(tally.transfers for tally in queue_rows),
+                outbound=kinds[end.interaction_id][1],
             )
         )
     return contacts

@@ -41,10 +41,12 @@ def _check_filter(values: frozenset[str] | None, what: str) -> None:
 class UsageRow(msgspec.Struct, frozen=True, kw_only=True):
     """Measured work of one channel (and optionally one queue) of a tenant over a stretch of time.
 
-    Rows are summed: a usage may hold several rows for the same channel and queue (e.g. one per day).
+    Rows are summed: a usage may hold several rows for the same channel and queue (e.g. one per day). Seat time of
+    dedicated agents belongs to no channel or queue (an agent holds the seat whatever it handles): its rows have
+    neither, and charges filtered by channel or queue never count them.
     """
 
-    channel: Channel
+    channel: Channel | None
     queue: str | None = None  # a queue key; None for work not attributed to a queue
     talk_seconds: int = 0
     hold_seconds: int = 0
@@ -54,7 +56,8 @@ class UsageRow(msgspec.Struct, frozen=True, kw_only=True):
     outbound_attempts: int = 0
 
     def __post_init__(self) -> None:
-        _check_id(self.channel, "channel")
+        if self.channel is not None:
+            _check_id(self.channel, "channel")
         for name in (
             "talk_seconds",
             "hold_seconds",
@@ -230,6 +233,11 @@ class SeatHours(UsageCharge, frozen=True, kw_only=True, tag="seat_hours"):
 
     unit = "seat-hour"
     label = "Dedicated seat-hours"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.channels is not None or self.queues is not None:
+            raise ValueError("seat_hours: seat time belongs to no channel or queue; leave out channels and queues")
 
     def units_of(self, row: UsageRow) -> Fraction:
         return Fraction(row.dedicated_seat_seconds, 3600)

@@ -229,14 +229,16 @@ class AgentPoolPages(Controller):
     async def assign(
         self, request: Request[Principal, Any, Any], session: AsyncSession, agent_id: uuid.UUID
     ) -> Response[Any]:
-        values = text_fields(await request.form(), ("tenant_id", "alias"))
+        form = await request.form()
+        values = text_fields(form, ("tenant_id", "alias")) | {"dedicated": "true" if form.get("dedicated") else "false"}
         assignment, errors = await validate_and_submit(
             session, schemas.AgentAssign, values, lambda data: service.assign_agent(session, agent_id, data)
         )
         if assignment is None:
             return await POOL.render(request, session, assign=(agent_id, form_again(values, errors)), code=422)
         names = await service.tenant_names(session, [assignment.tenant_id])
-        flash(request, f"Assigned to {names.get(assignment.tenant_id, 'the tenant')} as {assignment.alias}.")
+        dedicated = " (dedicated: seat time billed to the tenant)" if assignment.dedicated else ""
+        flash(request, f"Assigned to {names.get(assignment.tenant_id, 'the tenant')} as {assignment.alias}{dedicated}.")
         return redirect(request, POOL.path)
 
     @post("/{agent_id:uuid}/assignments/{tenant_id:uuid}/remove")

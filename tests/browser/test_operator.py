@@ -168,9 +168,12 @@ async def test_operator_manages_staff_and_the_agent_pool(page: Page) -> None:
     await expect(row.locator(".field-error").first).to_have_text("Required.")
     await row.get_by_label("Tenant").select_option(value=str(tenant.id))
     await row.get_by_label("Alias").fill("Pia")
+    await row.get_by_label("Dedicated").check()
     await row.get_by_role("button", name="Assign").click()
+    await expect(page.get_by_text(f"Assigned to {tenant.name} as Pia (dedicated")).to_be_visible()
     row = page.locator("#rows tr", has_text=code)
     await expect(row.locator(".assignments")).to_contain_text(f"{tenant.name}: Pia")
+    await expect(row.locator(".assignments mark.dedicated")).to_have_text("dedicated")
 
     # Settings: a refused value comes back next to its field, in the form left open.
     await expect(row.locator(".chats")).to_have_text("voice only")

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from app.core.db import get_database
 from app.core.outbox import OutboxEvent
 from app.core.tenancy import acting_as, system_principal
+from tenants import service as tenant_service
 from tenants.service import AGENT_ASSIGNMENTS_TOPIC
 from tests.conftest import LiveServer
 from tests.factories import make_agent, make_staff, make_tenant, make_tenant_user, sign_in
@@ -159,3 +160,42 @@ async def test_only_the_operator_edits_agents(live_server: LiveServer, ops: http
     assert response.status_code == 403, response.text
     assert (await _pool_entry(ops, agent.id))["chat_capacity"] == 0
     assert await _reload_events(tenant.id, agent.id) == 1  # the assignment's only
+
+
+async def _assign(client: httpx.AsyncClient, agent_id: uuid.UUID, body: Any) -> httpx.Response:
+    return await client.put(f"{POOL}/{agent_id}/assignments", json=body)
+
+
+async def test_a_dedicated_agent_works_for_its_tenant_alone(live_server: LiveServer, ops: httpx.AsyncClient) -> None:
+    bank, shop = await make_tenant("dedicated-bank"), await make_tenant("dedicated-shop")
+    agent = await make_agent(bank.id)
+
+    # Working for the bank, it cannot be dedicated to the shop as well.
+    refused = await _assign(ops, agent.id, {"tenant_id": str(shop.id), "alias": "Sam", "dedicated": True})
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert bank.name in refused.json()["detail"]
+
+    # Dedicated to the bank (its only tenant), it is then refused to the shop, dedicated or not.
+    made = await _assign(ops, agent.id, {"tenant_id": str(bank.id), "alias": "Bea", "dedicated": True})
+    assert made.status_code == 200, made.text
+    assert made.json() == {"tenant_id": str(bank.id), "alias": "Bea", "dedicated": True}
+    for dedicated in (False, True):
+        again = await _assign(ops, agent.id, {"tenant_id": str(shop.id), "alias": "Sam", "dedicated": dedicated})
+        assert again.status_code == 409, again.text
+    assert (await _pool_entry(ops, agent.id))["assignments"] == [
+        {"tenant_id": str(bank.id), "alias": "Bea", "dedicated": True}
+    ]
+
+    # The bank sees it dedicated since the change; made shared again, it may work for the shop too.
+    with acting_as(system_principal(bank.id)):
+        async with get_database().session() as session:
+            (seen,) = (await tenant_service.list_tenant_agents(session, cursor=None, limit=10)).items
+    assert seen.dedicated and seen.dedicated_since is not None
+    shared = await _assign(ops, agent.id, {"tenant_id": str(bank.id), "alias": "Bea", "dedicated": False})
+    assert shared.status_code == 200, shared.text
+    assert (await _assign(ops, agent.id, {"tenant_id": str(shop.id), "alias": "Sam"})).status_code == 200
+    with acting_as(system_principal(bank.id)):
+        async with get_database().session() as session:
+            (seen,) = (await tenant_service.list_tenant_agents(session, cursor=None, limit=10)).items
+    assert not seen.dedicated and seen.dedicated_since is None

@@ -6,7 +6,8 @@ event replayed and every Stripe webhook delivered twice change no total.
 Contracts (last month, in each tenant's time zone):
 - A (EUR, Oslo): per handled minute with wrap-up, a platform fee, a minimum commitment that tops up, and an
   SLA credit (5% below target, 10% more than 5 points below) that triggers on the month's service level.
-- B (USD, New York, 8.875% tax): per handled contact, voice and chat, with volume tiers.
+- B (USD, New York, 8.875% tax): per handled contact, voice and chat, with volume tiers; per outbound attempt (its
+  callbacks); per seat-hour of the agent dedicated to it (its signed-in time, from the presence log).
 - C (JPY, Tokyo, 10% tax): graduated tiers per minute (talk + hold) of voice only (chat not billed), a one-off
   set-up charge, and a new card version from the 16th with other prices (tiers run over the whole month).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import random
 import time
 import uuid
@@ -49,7 +51,7 @@ from tenants import service as tenants
 from tests.conftest import Services, free_port, start_process, stop_process, wait_until_up
 from tests.factories import OPERATOR, make_agent, make_tenant
 from tests.fake_stripe import FAKE_API_KEY, FakeStripe, WebhookSender, running_fake_stripe
-from tests.integration.test_billing_metering import meter_all, rewind
+from tests.integration.test_billing_metering import dedicate, meter_all, rewind
 from tests.routed import make_queue
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
@@ -70,6 +72,7 @@ class Contact:
     talk: int
     hold: int
     wrap: int
+    callback: bool = False  # the platform dialled the customer: an outbound attempt
 
 
 @dataclasses.dataclass
@@ -78,6 +81,9 @@ class Tenant:
     zone: str
     month: dt.date  # the first day of last month
     contacts: list[Contact] = dataclasses.field(default_factory=list)
+    agents: list[uuid.UUID] = dataclasses.field(default_factory=list)
+    # Each agent's presence changes (UTC), as written: the seat time of a dedicated one is computed from them.
+    presence: dict[uuid.UUID, list[tuple[dt.datetime, str]]] = dataclasses.field(default_factory=dict)
 
 
 def last_month(zone: str) -> dt.date:
@@ -119,7 +125,7 @@ async def write_contacts(tenant: Tenant, first_seq: int) -> None:
         channel: await make_queue(tenant.id, f"golden-{channel}", channel=channel, wrap_up_seconds=30)
         for channel in sorted({c.channel for c in tenant.contacts})
     }
-    agents = [(await make_agent(tenant.id)).id for _ in range(3)]
+    agents = tenant.agents = [(await make_agent(tenant.id)).id for _ in range(3)]
     with acting_as(system_principal(tenant.id)):
         async with get_database().session() as session:
             for n, contact in enumerate(tenant.contacts):
@@ -142,6 +148,7 @@ async def write_contacts(tenant: Tenant, first_seq: int) -> None:
                         answered_at=answered,
                         ended_at=ended,
                         hold_seconds=float(contact.hold),
+                        context={"callback_id": str(uuid.uuid4())} if contact.callback else {},
                     )
                 )
                 steps = [("arrived", arrived, None), ("answered", answered, agent_id)]
@@ -173,6 +180,7 @@ async def write_contacts(tenant: Tenant, first_seq: int) -> None:
                     presence.append((ended_seq, "available", ended))
                 for log_seq, state, at in presence:
                     session.add(AgentStateChange(agent_id=agent_id, log_seq=log_seq, state=state, at=at))
+                    tenant.presence.setdefault(agent_id, []).append((at, state))
                 if n % 200 == 199:
                     await session.flush()
             # The agents sign off after the month's last contact: agents are the operator's, and one left
@@ -184,6 +192,7 @@ async def write_contacts(tenant: Tenant, first_seq: int) -> None:
                         agent_id=agent_id, log_seq=first_seq + 10 * len(tenant.contacts) + n, state="offline", at=last
                     )
                 )
+                tenant.presence.setdefault(agent_id, []).append((last, "offline"))
             await session.commit()
 
 
@@ -313,6 +322,18 @@ def expected_a(tenant: Tenant, measured: float) -> list[Line]:
 
 
 B_TIERS = [(200, Decimal("4.00")), (500, Decimal("3.50")), (None, Decimal("3.00"))]
+B_ATTEMPT = Decimal("0.12")
+B_SEAT_HOUR = Decimal("21.50")
+
+
+def signed_in_seconds(changes: list[tuple[dt.datetime, str]]) -> int:
+    """The time between each change and the next (in time order) spent in a state other than offline."""
+    ordered = sorted(changes, key=lambda change: change[0])
+    return sum(
+        int((following[0] - change[0]).total_seconds())
+        for change, following in itertools.pairwise(ordered)
+        if change[1] != "offline"
+    )
 
 
 def expected_b(tenant: Tenant) -> list[Line]:
@@ -320,9 +341,16 @@ def expected_b(tenant: Tenant) -> list[Line]:
     count = len(tenant.contacts)
     tier = next(n for n, (up_to, _) in enumerate(B_TIERS, 1) if up_to is None or count <= up_to)
     usage = minor(count * Fraction(B_TIERS[tier - 1][1]), 2)
+    attempts = sum(1 for contact in tenant.contacts if contact.callback)
+    dialled = minor(attempts * Fraction(B_ATTEMPT), 2)
+    seat_hours = Fraction(signed_in_seconds(tenant.presence[tenant.agents[0]]), 3600)
+    seats = minor(seat_hours * Fraction(B_SEAT_HOUR), 2)
+    assert attempts and seat_hours > 24, "the generated month must have callbacks and seat time"
     return [
         Line("handled_contacts", "contacts", start, end, tier, Decimal(count), usage),
-        tax_line(start, end, usage, Decimal("8.875"), 2),
+        Line("outbound_attempts", "callbacks", start, end, None, Decimal(attempts), dialled),
+        Line("seat_hours", "seats", start, end, None, shown(seat_hours), seats),
+        tax_line(start, end, usage + dialled + seats, Decimal("8.875"), 2),
     ]
 
 
@@ -405,7 +433,11 @@ def a_terms() -> dict[str, Any]:
 def b_terms() -> dict[str, Any]:
     tiers = [{"up_to": None if up_to is None else str(up_to), "unit_price": str(price)} for up_to, price in B_TIERS]
     return {
-        "charges": [{"kind": "handled_contacts", "id": "contacts", "pricing": {"kind": "volume", "tiers": tiers}}],
+        "charges": [
+            {"kind": "handled_contacts", "id": "contacts", "pricing": {"kind": "volume", "tiers": tiers}},
+            {"kind": "outbound_attempts", "id": "callbacks", "pricing": {"kind": "flat", "unit_price": str(B_ATTEMPT)}},
+            {"kind": "seat_hours", "id": "seats", "pricing": {"kind": "flat", "unit_price": str(B_SEAT_HOUR)}},
+        ],
         "sla_credits": [],
     }
 
@@ -438,8 +470,10 @@ async def month() -> Month:
     a.contacts = traffic(rng, a.month, 300, ["voice"], (60, 600))
     b.contacts = traffic(rng, b.month, 350, ["voice", "chat"], (30, 400))
     c.contacts = traffic(rng, c.month, 400, ["voice", "voice", "voice", "chat"], (240, 1200))
+    b.contacts = [dataclasses.replace(contact, callback=n % 7 == 3) for n, contact in enumerate(b.contacts)]
     for n, tenant in enumerate((a, b, c)):
         await write_contacts(tenant, first_seq=1_000_000 * (n + 1))
+    await dedicate(b.id, b.agents[0], day_bounds(b.month, b.zone)[0])  # from the start of its month
     await add_cards(a, (a.month, "EUR", Decimal(0), a_terms()))
     await add_cards(b, (b.month - dt.timedelta(days=40), "USD", Decimal("8.875"), b_terms()))
     await add_cards(
@@ -537,7 +571,8 @@ async def usage_sums(tenant: Tenant) -> tuple[Any, ...]:
                 await session.execute(
                     sa.text(
                         "SELECT (SELECT count(*) FROM usage_records), sum(contacts), sum(talk_seconds),"
-                        " sum(hold_seconds), sum(wrap_seconds) FROM usage_daily"
+                        " sum(hold_seconds), sum(wrap_seconds), sum(outbound_attempts),"
+                        " (SELECT sum(seat_seconds) FROM seat_usage) FROM usage_daily"
                     )
                 )
             ).one()
@@ -548,7 +583,7 @@ async def test_replaying_every_event_changes_no_total(month: Month) -> None:
     before = await totals(month)
     usage_before = [await usage_sums(tenant) for tenant in month.tenants]
     for tenant in month.tenants:
-        await rewind(tenant.id)
+        await rewind(tenant.id, seats=True)
         assert await meter_all(tenant.id) == 0  # every record was there: nothing billed twice, nothing late
         await close(tenant)  # the close again: the same draft
     assert [await usage_sums(tenant) for tenant in month.tenants] == usage_before

@@ -3,17 +3,21 @@ page lists its issued invoices, the printable invoice and its PDF carry the same
 
 from __future__ import annotations
 
-import contextlib
+import io
 import re
 import uuid
-import zlib
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
+from app.core.db import get_database
 from app.core.settings import get_settings
+from app.core.tenancy import acting_as
+from tenants import schemas as tenant_schemas
+from tenants import service as tenants
 from tests.conftest import LiveServer
-from tests.factories import make_staff, make_tenant_user, sign_in
+from tests.factories import OPERATOR, make_staff, make_tenant_user, sign_in
 from tests.integration.test_billing_invoices import drafted
 
 
@@ -30,15 +34,17 @@ async def pages(live_server: LiveServer) -> Any:
     await admin_client.aclose()
 
 
+async def rename(tenant_id: uuid.UUID, name: str) -> None:
+    with acting_as(OPERATOR):
+        async with get_database().session() as session:
+            row = await tenants.get_tenant(session, tenant_id, OPERATOR)
+            await tenants.update_tenant(session, row, tenant_schemas.TenantUpdate(name=name))
+            await session.commit()
+
+
 def pdf_text(pdf: bytes) -> str:
-    """The text drawn in a PDF's content streams (inflated when compressed), for looking things up in it."""
-    shown = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.DOTALL):
-        data = match.group(1)
-        with contextlib.suppress(zlib.error):  # an uncompressed stream is read as it is
-            data = zlib.decompress(data)
-        shown += re.findall(rb"\((.*?)\)\s*Tj", data)
-    return " ".join(part.decode("latin-1") for part in shown)
+    """The text of a PDF as a reader extracts it (through the fonts' Unicode maps)."""
+    return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
 async def test_the_operator_reviews_every_tenants_drafts(pages: Any) -> None:
@@ -101,13 +107,15 @@ async def test_the_tenant_lists_its_invoices_and_opens_them_as_page_and_pdf(page
         assert shown in printable.text, shown
     assert 'id="invoice-tenant">Pages-First Inc<' in printable.text
 
+    # A name beyond Latin-1 prints as written in the PDF (its font covers Latin, Greek and Cyrillic).
+    await rename(first.tenant_id, "Pages-First Łódź Ηλιος Sp. z o.o.")
     pdf = await admin.get(f"/billing/invoices/{first_id}.pdf")
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["content-disposition"] == f'attachment; filename="{number}.pdf"'
     assert pdf.content.startswith(b"%PDF-")
     text = pdf_text(pdf.content)
-    for shown in (f"Invoice {number}", "1,875.00 EUR", "Platform", "unpaid"):
+    for shown in (f"Invoice {number}", "1,875.00 EUR", "Platform", "unpaid", "Pages-First Łódź Ηλιος Sp. z o.o."):
         assert shown in text, (shown, text)
 
     for missing in (f"/billing/invoices/{uuid.uuid4()}", f"/billing/invoices/{first_id}.txt", "/billing/invoices/x"):

@@ -61,7 +61,7 @@ async def records(tenant_id: uuid.UUID) -> dict[uuid.UUID, Any]:
     rows = await _rows(
         tenant_id,
         "SELECT r.interaction_id, r.measure, r.day, p.first_day AS period, r.channel, r.queue_id, r.agent_id,"
-        " r.talk_seconds, r.hold_seconds, r.wrap_seconds, r.late"
+        " r.talk_seconds, r.hold_seconds, r.wrap_seconds, r.outbound_attempts, r.late"
         " FROM usage_records r JOIN billing_periods p ON p.tenant_id = r.tenant_id AND p.id = r.period_id"
         " WHERE r.tenant_id = :tenant",
     )
@@ -81,21 +81,24 @@ async def daily(tenant_id: uuid.UUID) -> dict[tuple[Any, ...], tuple[Any, ...]]:
 
 def summed(expected: dict[uuid.UUID, Any]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     """Daily summaries as they should be: records grouped by (period, day, channel, queue), summed here."""
-    sums: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, S(0), S(0), S(0)])
+    sums: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, S(0), S(0), S(0), 0])
     for record in expected.values():
         total = sums[(record.period, record.day, record.channel, record.queue_id)]
         total[0] += 1
         total[1] += record.talk_seconds
         total[2] += record.hold_seconds
         total[3] += record.wrap_seconds
+        total[4] += record.outbound_attempts
     return {key: tuple(value) for key, value in sums.items()}
 
 
-async def rewind(tenant_id: uuid.UUID) -> None:
-    """Replays every event: the checkpoint back to the start of the log."""
+async def rewind(tenant_id: uuid.UUID, *, seats: bool = False) -> None:
+    """Replays every event: the checkpoint back to the start of the log (and of the seat days, with ``seats``)."""
     with acting_as(system_principal(tenant_id)):
         async with get_database().session() as session:
             await session.execute(sa.text("UPDATE billing_checkpoints SET log_seq = 0, position = 0"))
+            if seats:
+                await session.execute(sa.text("UPDATE billing_checkpoints SET seats_metered_through = NULL"))
             await session.commit()
 
 
@@ -124,6 +127,7 @@ class Expected:
     talk_seconds: Decimal
     hold_seconds: Decimal
     wrap_seconds: Decimal
+    outbound_attempts: int = 0
 
 
 async def make_desk(name: str) -> Desk:
@@ -146,8 +150,10 @@ async def handled(
     wrap: Decimal = S(0),
     wrap_over: bool = True,
     agent: int = 0,
+    callback: bool = False,
 ) -> tuple[uuid.UUID, Expected]:
-    """A contact answered, held once, ended at ``ended_local`` (the tenant's wall clock), then wrapped up."""
+    """A contact answered, held once, ended at ``ended_local`` (the tenant's wall clock), then wrapped up; a
+    ``callback`` carries its callback's id as the callbacks service puts it in line."""
     agent_id = desk.agents[agent]
     ended = ended_local.replace(tzinfo=desk.zone).astimezone(dt.UTC)
     answered = ended - dt.timedelta(seconds=float(talk + hold))
@@ -167,6 +173,7 @@ async def handled(
                     answered_at=answered,
                     ended_at=ended,
                     hold_seconds=float(hold),
+                    context={"callback_id": str(uuid.uuid4()), "note": ""} if callback else {},
                 )
             )
             await session.flush()
@@ -193,7 +200,7 @@ async def handled(
                 session.add(AgentStateChange(agent_id=agent_id, log_seq=log_seq, state=state, at=at))
             await session.commit()
     day = ended_local.date()
-    return contact, Expected(day.replace(day=1), day, "voice", desk.queue_id, talk, hold, wrap)
+    return contact, Expected(day.replace(day=1), day, "voice", desk.queue_id, talk, hold, wrap, int(callback))
 
 
 async def wrap_up_ends(desk: Desk, agent: int, at_local: dt.datetime) -> None:
@@ -215,10 +222,11 @@ def _shape(expected: dict[uuid.UUID, Expected], stored: dict[uuid.UUID, Any]) ->
         row = stored[contact]
         assert row.measure == "handled"
         assert (row.period, row.day, row.channel, row.queue_id) == (want.period, want.day, want.channel, want.queue_id)
-        assert (row.talk_seconds, row.hold_seconds, row.wrap_seconds) == (
+        assert (row.talk_seconds, row.hold_seconds, row.wrap_seconds, row.outbound_attempts) == (
             want.talk_seconds,
             want.hold_seconds,
             want.wrap_seconds,
+            want.outbound_attempts,
         )
 
 
@@ -245,7 +253,12 @@ async def test_contacts_are_metered_once_by_local_day_and_late_ones_land_in_the_
     )
     # 23:30 in New York is the next day (and month) in UTC: the local day decides.
     add(await handled(desk, dt.datetime.combine(last_day, dt.time(23, 30)), talk=S("30"), agent=1))
-    add(await handled(desk, dt.datetime.combine(this_month, dt.time(0, 15)), talk=S("42.000001"), wrap=S("2")))
+    # A callback: the platform dialled the customer, an outbound attempt.
+    add(
+        await handled(
+            desk, dt.datetime.combine(this_month, dt.time(0, 15)), talk=S("42.000001"), wrap=S("2"), callback=True
+        )
+    )
 
     run = await meter(desk.tenant_id)
     assert (run.contacts, run.recorded, run.late, run.waiting) == (3, 3, 0, False)
@@ -254,8 +267,8 @@ async def test_contacts_are_metered_once_by_local_day_and_late_ones_land_in_the_
     assert not any(row.late for row in stored.values())
     assert stored[next(c for c, e in expected.items() if e.day == last_day)].period == last_month
     summaries = await daily(desk.tenant_id)
-    assert {key: value[:4] for key, value in summaries.items()} == summed(expected)
-    assert all(value[4] == 0 for value in summaries.values())  # no outbound campaigns yet
+    assert summaries == summed(expected)
+    assert summaries[(this_month, this_month, "voice", desk.queue_id)][4] == 1
 
     # The same events read again (a replay from the start of the log) bill nothing twice.
     await rewind(desk.tenant_id)
@@ -295,7 +308,7 @@ async def test_contacts_are_metered_once_by_local_day_and_late_ones_land_in_the_
     assert stored[late_contact].late and stored[late_contact].day == last_month.replace(day=15)
     assert [c for c, row in stored.items() if row.late] == [late_contact]
     summaries = await daily(desk.tenant_id)
-    assert {key: value[:4] for key, value in summaries.items()} == summed(expected)
+    assert summaries == summed(expected)
     # The closed period's summaries did not move; the adjustment is a row of this month's period for a day of the last.
     assert {key: value for key, value in summaries.items() if key[0] == last_month} == closed_before
     assert (this_month, last_month.replace(day=15), "voice", desk.queue_id) in summaries
@@ -379,7 +392,7 @@ async def test_router_traffic_is_metered_exactly_once_under_concurrent_runs() ->
     stored = await records(center.tenant_id)
     _shape(expected, stored)
     summaries = await daily(center.tenant_id)
-    assert {key: value[:4] for key, value in summaries.items()} == summed(expected)
+    assert summaries == summed(expected)
 
     # Handled time adds up to what reporting's rollups hold for the same contacts.
     await fold_all(center.tenant_id)
@@ -394,3 +407,101 @@ async def test_router_traffic_is_metered_exactly_once_under_concurrent_runs() ->
     await rewind(center.tenant_id)
     assert await meter_all(center.tenant_id) == 0
     assert await daily(center.tenant_id) == summaries
+
+
+# --- dedicated seat time --------------------------------------------------------------------------------
+
+
+async def seat_usage(tenant_id: uuid.UUID) -> dict[tuple[uuid.UUID, dt.date], tuple[dt.date, Decimal, bool]]:
+    rows = await _rows(
+        tenant_id,
+        "SELECT s.agent_id, s.day, p.first_day, s.seat_seconds, s.late"
+        " FROM seat_usage s JOIN billing_periods p ON p.tenant_id = s.tenant_id AND p.id = s.period_id"
+        " WHERE s.tenant_id = :tenant",
+    )
+    return {(row.agent_id, row.day): (row.first_day, row.seat_seconds, row.late) for row in rows}
+
+
+async def presence(desk: Desk, agent: int, *changes: tuple[dt.datetime, str]) -> None:
+    """Presence changes of one agent as the router logs them, at the tenant's wall-clock times."""
+    async with get_database().session() as session:
+        for at_local, state in changes:
+            at = at_local.replace(tzinfo=desk.zone).astimezone(dt.UTC)
+            session.add(AgentStateChange(agent_id=desk.agents[agent], log_seq=desk.seq(), state=state, at=at))
+        await session.commit()
+
+
+async def dedicate(tenant_id: uuid.UUID, agent_id: uuid.UUID, since: dt.datetime) -> None:
+    """Dedicates the agent to the tenant as the operator does, dated back to ``since`` (history written here)."""
+    with acting_as(OPERATOR):
+        async with get_database().session() as session:
+            data = tenant_schemas.AgentAssign(tenant_id=tenant_id, alias="Dedicated", dedicated=True)
+            await tenants.assign_agent(session, agent_id, data)
+            await session.commit()
+    with acting_as(system_principal(tenant_id)):
+        async with get_database().session() as session:
+            await session.execute(
+                sa.text("UPDATE agent_assignments SET dedicated_since = :since WHERE agent_id = :agent"),
+                {"since": since, "agent": agent_id},
+            )
+            await session.commit()
+
+
+async def test_dedicated_seat_time_is_metered_once_per_local_day_from_the_dedication() -> None:
+    desk = await make_desk("metering-seats")
+    this_month = dt.datetime.now(desk.zone).date().replace(day=1)
+    last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+
+    def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
+        return dt.datetime.combine(last_month.replace(day=day), dt.time(hour, minute))
+
+    # Agent 0: signed in before it was dedicated (the 3rd at noon), a break (a seat is held through it), then
+    # offline; on the 4th signed in across midnight into the 5th (a daylight-saving change in New York never
+    # falls on these nights). Agent 1 works as much but for the shared pool: not billed as a seat.
+    await presence(
+        desk,
+        0,
+        (at(2, 20), "available"),
+        (at(3, 15), "on_contact"),
+        (at(3, 15, 10), "wrap_up"),
+        (at(3, 15, 11), "available"),
+        (at(3, 18), "break"),
+        (at(3, 18, 30), "available"),
+        (at(3, 22), "offline"),
+        (at(4, 23), "available"),
+        (at(5, 2), "offline"),
+    )
+    await presence(desk, 1, (at(3, 9), "available"), (at(3, 17), "offline"))
+    await dedicate(desk.tenant_id, desk.agents[0], at(3, 12).replace(tzinfo=desk.zone))
+
+    run = await meter(desk.tenant_id)
+    assert (run.seat_days, run.seat_days_late) == (3, 0)
+    agent = desk.agents[0]
+    stored = await seat_usage(desk.tenant_id)
+    assert stored == {
+        (agent, last_month.replace(day=3)): (last_month, S(10 * 3600), False),  # noon to 22:00, the break included
+        (agent, last_month.replace(day=4)): (last_month, S(3600), False),
+        (agent, last_month.replace(day=5)): (last_month, S(2 * 3600), False),
+    }
+
+    # Read again from the first day (a replayed run): nothing is written twice.
+    await rewind(desk.tenant_id, seats=True)
+    assert (await meter(desk.tenant_id)).seat_days == 0
+    assert await seat_usage(desk.tenant_id) == stored
+
+    # Usage to date shows the seat time by day, with no channel, and in the month's totals.
+    with acting_as(system_principal(desk.tenant_id)):
+        async with get_database().session() as session:
+            usage = await billing.usage(session, f"{last_month:%Y-%m}")
+    assert usage.totals.dedicated_seat_seconds == S(13 * 3600) and usage.totals.contacts == 0
+    assert [(day.day.day, day.channel, day.dedicated_seat_seconds) for day in usage.days] == [
+        (3, None, S(36000)),
+        (4, None, S(3600)),
+        (5, None, S(7200)),
+    ]
+
+    # Today is not over: an agent signed in since midnight is not metered before the day ends.
+    today = dt.datetime.now(desk.zone).date()
+    await presence(desk, 0, (dt.datetime.combine(today, dt.time()), "available"))
+    assert (await meter(desk.tenant_id)).seat_days == 0
+    assert await seat_usage(desk.tenant_id) == stored

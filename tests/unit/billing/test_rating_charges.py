@@ -145,6 +145,21 @@ def test_dedicated_seat_hours() -> None:
     assert (line.quantity, line.amount.minor) == (Decimal("0.025"), 46)
 
 
+def test_seat_time_has_no_channel_and_only_unfiltered_charges_count_it() -> None:
+    # Metering writes seat time as rows of no channel or queue: 7,200 s = 2 seat-hours x 18.50 = 37.00.
+    traffic = usage(UsageRow(channel=None, dedicated_seat_seconds=7200), voice(talk_seconds=600, handled_contacts=3))
+    draft = rate(
+        card(
+            SeatHours(id="seats", pricing=flat("18.50")),
+            HandledContacts(id="voice-contacts", pricing=flat("1"), channels=frozenset({"voice"})),
+            HandledContacts(id="billing-contacts", pricing=flat("1"), queues=frozenset({"billing"})),
+        ),
+        traffic,
+        NOVEMBER,
+    )
+    assert figures(draft) == [("seats", None, 3700), ("voice-contacts", None, 300), ("billing-contacts", None, 0)]
+
+
 def test_outbound_attempts() -> None:
     attempts = card(OutboundAttempts(id="dials", pricing=flat("0.04")))
     (line,) = rate(attempts, usage(voice(outbound_attempts=5000)), NOVEMBER).lines
@@ -405,6 +420,8 @@ def test_a_rate_card_survives_json_and_bad_cards_are_refused_on_decoding() -> No
         (lambda: PlatformFee(id="p", amount_minor=1.5), "whole number >= 0"),
         (lambda: PlatformFee(id="", amount_minor=1), "charge id"),
         (lambda: UsageRow(channel="voice", talk_seconds=-1), "talk_seconds"),
+        (lambda: SeatHours(id="s", pricing=flat("1"), channels=frozenset({"voice"})), "no channel or queue"),
+        (lambda: SeatHours(id="s", pricing=flat("1"), queues=frozenset({"billing"})), "no channel or queue"),
         (
             lambda: card(
                 PlatformFee(id="p", amount_minor=1),

@@ -75,6 +75,8 @@ queue_filters = st.none() | st.frozensets(st.sampled_from(("billing", "sales")),
 def usage_charges(draw: st.DrawFn, charge_id: str) -> UsageCharge:
     kind = draw(st.sampled_from((HandledMinutes, HandledContacts, SeatHours, OutboundAttempts)))
     common = {"id": charge_id, "pricing": draw(pricings), "channels": draw(filters), "queues": draw(queue_filters)}
+    if kind is SeatHours:  # seat time has no channel or queue to filter by
+        return SeatHours(id=charge_id, pricing=common["pricing"])
     if kind is HandledMinutes:
         return HandledMinutes(include_wrap_up=draw(st.booleans()), **common)
     charge: UsageCharge = kind(**common)
@@ -126,7 +128,7 @@ def rate_cards(draw: st.DrawFn, *, with_credits: bool = True) -> RateCard:
 counts = st.integers(0, 400_000)
 usage_rows = st.builds(
     UsageRow,
-    channel=st.sampled_from(CHANNELS),
+    channel=st.sampled_from((*CHANNELS, None)),
     queue=st.sampled_from(QUEUES),
     talk_seconds=counts,
     hold_seconds=counts,
