@@ -1,6 +1,6 @@
 """Billing jobs: each tenant's handled contacts metered into usage records and daily summaries; the monthly
 close drafting invoices; finalised invoices pushed to Stripe; Stripe's payment events reflected on invoices;
-dunning of overdue invoices.
+dunning of overdue invoices; the retention purge of erased tenants' archived invoices.
 
 A run is its own retry: a failed run changes nothing (one transaction) and the next tick starts from the same
 checkpoint, so the job is not retried by Dramatiq on top of that.
@@ -17,7 +17,7 @@ from app.core.broker import Tick, actor, periodic
 from app.core.db import get_database
 from app.core.outbox import Event, subscribe
 from app.core.tenancy import require_tenant_id
-from billing import dunning, invoicing, service
+from billing import archive, dunning, invoicing, service
 from billing.stripe.schemas import STRIPE_INVOICE_EVENT_TOPIC
 
 log = structlog.get_logger("tenline.billing.jobs")
@@ -89,3 +89,16 @@ async def dun_overdue_invoices(tick: Tick) -> None:
             suspended=run.suspended,
             resumed=run.resumed,
         )
+
+
+PURGE_EVERY = dt.timedelta(hours=24)
+
+
+@periodic(every=PURGE_EVERY, per_tenant=False)
+@actor(queue_name="billing", tenant_required=False, max_retries=0)
+async def purge_archived_invoices(tick: Tick) -> None:
+    """Deletes erased tenants' archived invoices whose retention has ended (operator data)."""
+    async with get_database().session() as session:
+        purged = await archive.purge_expired(session, tick.scheduled_at.date())
+    if purged:
+        log.info("billing.archived_invoices_purged", count=purged)

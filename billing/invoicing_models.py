@@ -133,3 +133,30 @@ class InvoiceCounter(SQLModel, table=True):
     series: str = Field(primary_key=True, max_length=8)
     year: int = Field(primary_key=True)
     last_number: int = 0
+
+
+class ArchivedInvoice(SQLModel, table=True):
+    """An issued invoice or credit note of an erased tenant, kept as the operator's accounting record until
+    ``retain_until``: its figures, its PDF and its lines as CSV, as they were when the tenant was erased.
+
+    Operator data, not the tenant's: the erasure deletes every row of the tenant, this copy made first in the
+    same transaction. ``billed_tenant_id`` names the erased tenant (its row stays, scrubbed, with its slug)."""
+
+    __tablename__ = "archived_invoices"
+    __table_args__ = (sa.Index("ix_archived_invoices_retain_until", "retain_until"),)
+
+    id: uuid.UUID = Field(primary_key=True)  # the invoice's own id
+    billed_tenant_id: uuid.UUID = Field(index=True)
+    tenant_name: str = Field(max_length=200)  # the name billed, as it was before the erasure
+    number: str = Field(max_length=32, unique=True)
+    kind: str = Field(max_length=16)
+    issued_at: dt.datetime = Field(sa_type=TIMESTAMP)
+    period_start: dt.date
+    period_end: dt.date
+    currency: str = Field(max_length=3)
+    total_minor: int = Field(sa_type=MINOR)
+    payment_state: str = Field(max_length=16)
+    pdf: bytes = Field(sa_type=sa.LargeBinary)
+    lines_csv: bytes = Field(sa_type=sa.LargeBinary)
+    archived_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+    retain_until: dt.date

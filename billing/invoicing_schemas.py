@@ -100,3 +100,21 @@ class TenantInvoicesSummary(Output):
 class InvoicesOverviewOut(Output):
     tenants: list[TenantInvoicesSummary]
     invoices: list[InvoiceOut]
+
+
+class ArchivedInvoiceOut(Output):
+    """An issued document of an erased tenant, kept in the operator's archive until ``retain_until``."""
+
+    id: uuid.UUID
+    billed_tenant_id: uuid.UUID
+    tenant_name: str  # the name billed, before the erasure
+    number: str
+    kind: str
+    issued_at: dt.datetime
+    period_start: dt.date
+    period_end: dt.date
+    currency: str
+    total_minor: int
+    payment_state: str
+    archived_at: dt.datetime
+    retain_until: dt.date

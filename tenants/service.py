@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import uuid
 import zoneinfo
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -1046,6 +1046,17 @@ def tenant_tables_children_first() -> list[sa.Table]:
     return [table for table in reversed(SQLModel.metadata.sorted_tables) if table in tenant_tables]
 
 
+ErasureStep = Callable[[AsyncSession, Tenant], Awaitable[None]]
+# Work of other domains in the erasure's transaction, before the tenant's rows go: billing archives the issued
+# invoices the operator must keep. Each registers at import (``before_erasure``); tenancy imports none of them.
+_BEFORE_ERASURE: list[ErasureStep] = []
+
+
+def before_erasure(step: ErasureStep) -> ErasureStep:
+    _BEFORE_ERASURE.append(step)
+    return step
+
+
 async def erase_tenant_data(
     session: AsyncSession, tenant_id: uuid.UUID, *, event_id: uuid.UUID
 ) -> dict[str, int] | None:
@@ -1054,7 +1065,7 @@ async def erase_tenant_data(
     One transaction, so a crash erases nothing and the redelivered event starts over; the tenant row is
     locked first, so a duplicate delivery waits, then finds the tenant deleted and does nothing. The
     tenant's outbox rows go too (their payloads are its data), and the audit log stays: it is append-only
-    and keeps the record that the erasure happened. The tenant row stays with its slug reserved and its
+    and keeps the record that the erasure happened. Steps registered with ``before_erasure`` run first. The tenant row stays with its slug reserved and its
     name scrubbed. People (users, agents) belong to the operator and are not erased here; only their
     memberships and assignments in this tenant are.
     """
@@ -1067,6 +1078,8 @@ async def erase_tenant_data(
         return None
     if tenant.status != TenantStatus.DELETING:
         raise ConflictError(f"tenant {tenant.slug} is {tenant.status}, not being deleted")
+    for step in _BEFORE_ERASURE:
+        await step(session, tenant)
     counts: dict[str, int] = {}
     for table in tenant_tables_children_first():
         result = await session.exec(sa.delete(table).where(table.c.tenant_id == tenant_id))

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     billing_payment_terms_days: int = Field(default=14, ge=0, le=365)
     billing_reminder_days: list[int] = Field(default=[7, 14], max_length=10)
     billing_suspend_after_days: int | None = Field(default=30, ge=1, le=3650)
+    # Issued invoices and credit notes are the operator's accounting records: erasing a tenant archives them, and
+    # they are kept this many years after issue (bookkeeping law: 5 in Norway, 10 in Germany), then purged.
+    billing_invoice_retention_years: int = Field(default=10, ge=1, le=30)
 
     @field_validator("database_url", "database_owner_url")
     @classmethod

@@ -120,6 +120,8 @@ async def tenant_b() -> TenantB:
             "rate_card_id": rate_card.id,
             "invoice_id": invoice_id,
             "invoice_file": f"{invoice_id}.pdf",  # the printable invoice's PDF (/billing/invoices/{id}.pdf)
+            # The operator's archive holds erased tenants' documents only: a tenant's caller is refused any.
+            "archived_file": f"{invoice_id}.pdf",
         }
     )
 
