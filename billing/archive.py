@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.errors import NotFoundError
 from app.core.pagination import Page, page_of, paginate
+from app.core.rows import to_struct
 from app.core.settings import get_settings
 from billing import invoice_documents
 from billing import invoicing_schemas as schemas
@@ -70,29 +71,11 @@ async def archive_issued_invoices(session: AsyncSession, tenant: Tenant) -> None
     await session.flush()
 
 
-def _archived_out(row: ArchivedInvoice) -> schemas.ArchivedInvoiceOut:
-    return schemas.ArchivedInvoiceOut(
-        id=row.id,
-        billed_tenant_id=row.billed_tenant_id,
-        tenant_name=row.tenant_name,
-        number=row.number,
-        kind=row.kind,
-        issued_at=row.issued_at,
-        period_start=row.period_start,
-        period_end=row.period_end,
-        currency=row.currency,
-        total_minor=row.total_minor,
-        payment_state=row.payment_state,
-        archived_at=row.archived_at,
-        retain_until=row.retain_until,
-    )
-
-
 async def list_archived(session: AsyncSession, *, cursor: str | None, limit: int) -> Page[schemas.ArchivedInvoiceOut]:
     """The archive, newest documents first (their ids are time-ordered)."""
     rows = (await session.exec(paginate(select(ArchivedInvoice), col(ArchivedInvoice.id), cursor, limit))).all()
     items, next_cursor = page_of(rows, limit, lambda row: row.id)
-    return Page(items=[_archived_out(row) for row in items], next_cursor=next_cursor)
+    return Page(items=[to_struct(schemas.ArchivedInvoiceOut, row) for row in items], next_cursor=next_cursor)
 
 
 async def archived_file(session: AsyncSession, invoice_id: uuid.UUID, extension: str) -> tuple[str, bytes]:
