@@ -382,7 +382,7 @@ async def today(session: AsyncSession) -> dt.date:
     return _today(await tenant_zone(session))
 
 
-def _plain(value: Decimal) -> Decimal:
+def plain(value: Decimal) -> Decimal:
     """A stored decimal as given: no trailing zeros of the column's scale, never an exponent (25, 8.875)."""
     normal = value.normalize()
     return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
@@ -394,7 +394,7 @@ def rating_card(row: RateCardVersion) -> rating.RateCard:
         {
             "version": row.version,
             "currency": row.currency,
-            "tax_rate_percent": _plain(row.tax_rate_percent),
+            "tax_rate_percent": plain(row.tax_rate_percent),
             "effective_from": row.effective_from,
             **row.terms,
         },
@@ -451,7 +451,7 @@ def rate_card_out(row: RateCardVersion, cards: _Cards, today: dt.date) -> schema
         version=row.version,
         effective_from=row.effective_from,
         currency=row.currency,
-        tax_rate_percent=_plain(row.tax_rate_percent),
+        tax_rate_percent=plain(row.tax_rate_percent),
         charges=list(card.charges),
         sla_credits=list(card.sla_credits),
         note=row.note,
@@ -895,6 +895,17 @@ async def rated_period(
 ) -> rating.InvoiceDraft | None:
     """The acting tenant's period starting on ``first_day`` rated as it is billed: its usage with the versions in
     force, SLA credits by ``attainment``, late usage of closed periods as adjustments (None: no rate card)."""
-    tenant_id = require_tenant_id()
+    return await rated_period_of(session, require_tenant_id(), first_day, attainment)
+
+
+async def rated_period_of(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    first_day: dt.date,
+    attainment: Mapping[str, rating.SlaAttainment] | None = None,
+) -> rating.InvoiceDraft | None:
+    """The tenant's period starting on ``first_day`` rated as it stands (None: no rate card in force in it); with
+    no ``attainment``, the estimate, which has no SLA credits. Every query names the tenant, so ``session`` may
+    be a ``tenants.service.cross_tenant_read`` session."""
     rows = await _daily(session, tenant_id, period=first_day)
     return await _estimate(session, tenant_id, await _cards(session, tenant_id), first_day, rows, attainment)

@@ -16,6 +16,7 @@ from frontend.pages.api_clients import ApiClientPages
 from frontend.pages.audit import operator_audit, tenant_audit
 from frontend.pages.billing import BillingPages, operator_billing, operator_finalise, operator_void
 from frontend.pages.billing_archive import operator_archive, operator_archived_file
+from frontend.pages.billing_margin import enter_pool_cost, operator_margin
 from frontend.pages.callbacks import CallbackPages
 from frontend.pages.customers import CustomerPages
 from frontend.pages.desktop import DesktopPages
@@ -76,6 +77,8 @@ pages = Router(
         operator_void,
         operator_archive,
         operator_archived_file,
+        operator_margin,
+        enter_pool_cost,
     ],
     dependencies={"session": Provide(provide_db_session), "window": Provide(provide_window, sync_to_thread=False)},
     middleware=[layout_middleware],

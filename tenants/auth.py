@@ -226,6 +226,19 @@ class requires:  # lower case: it reads as a guard factory, guards=[requires(Per
             raise PermissionDeniedException("choose a tenant to act for (Tenline-Tenant header or the tenant switcher)")
 
 
+@dataclass(frozen=True)
+class holds:  # a guard factory, like requires
+    """Guard: the principal holds the permission, acting for a tenant or not: the operator's own records that the
+    roles of a tenant permission look after (operator admins manage billing, the shared pool's cost too). Put it
+    after a ``requires`` guard, which names the operation's scope in the OpenAPI document."""
+
+    permission: Permission
+
+    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if not allowed(connection.scope.get("user"), self.permission):
+            raise PermissionDeniedException(f"requires the {self.permission.value} permission")
+
+
 def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     if connection.scope.get("user") is None:
         raise NotAuthorizedException("sign in or send a bearer token")

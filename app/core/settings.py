@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(default=30, gt=0, le=300)
     # The operator as its invoices name it (the issuer on the printable invoice and its PDF).
     billing_issuer_name: str = Field(default="Tenline", min_length=1, max_length=200)
+    # The operator's own currency (ISO 4217): the shared pool's cost is entered in it, and the margin per tenant
+    # converts each tenant's revenue into it with the month's exchange rates.
+    billing_operator_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     # The operator's dunning policy (a tenant may have its own, billing.dunning): an invoice is due this many days
     # after it is issued; a reminder is sent on each of these days after the due date (JSON list, e.g. [7, 14]);
     # the tenant's API clients are suspended this many days after it (unset: never). Live contacts are never

@@ -37,7 +37,7 @@ from app.sla import controllers as sla_controllers
 from app.telephony import controllers as telephony_controllers
 from app.workforce import controllers as workforce_controllers
 from billing import controllers as billing_controllers
-from billing import invoice_controllers
+from billing import invoice_controllers, margin_controllers
 from billing.stripe import controllers as stripe_controllers
 from tenants import controllers as tenant_controllers
 from tenants import oauth2, sso
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *customers_controllers.route_handlers,
             *billing_controllers.route_handlers,
             *invoice_controllers.route_handlers,
+            *margin_controllers.route_handlers,
             *stripe_controllers.route_handlers,
             *sso.route_handlers,
             *oauth2.route_handlers,

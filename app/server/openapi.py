@@ -258,6 +258,8 @@ _BY_NAME: dict[str, Any] = {
     "request_body": '{"type":"interaction.answered"}',
     "response_body": "",
     "currency": "EUR",
+    "exchange_rates": {"SEK": "0.0874", "NOK": "0.0851"},
+    "exchange_rate": "0.0874",
 }
 
 
@@ -278,6 +280,8 @@ def _example(schema: Any, schemas: dict[str, Any], name: str | None = None, dept
         return schema["enum"][0]
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
+        if name in _BY_NAME and isinstance(_BY_NAME[name], dict):
+            return _BY_NAME[name]
         properties = schema.get("properties", {})
         if properties:
             return {key: _example(value, schemas, key, depth + 1) for key, value in properties.items()}

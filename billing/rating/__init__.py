@@ -55,11 +55,17 @@ Adjustments (`adjustment`, `late_usage_adjustment`, `with_adjustments`)
 
 Shared-pool cost (`allocate_pool_cost`)
     The pool's cost split by each tenant's agent time, by largest remainder: shares sum exactly to the cost.
+
+The operator's margin (`margins`)
+    Per tenant and month: its net revenue converted to the operator's currency (rounded half to even once per
+    tenant), less its share of the pool's cost; margin = revenue - cost exactly. A tenant whose currency has no
+    exchange rate is left out of the totals.
 """
 
 from billing.rating.allocation import allocate_pool_cost
 from billing.rating.engine import adjustment, late_usage_adjustment, rate, rate_segments, segments, with_adjustments
 from billing.rating.invoice import Adjustment, CreditShare, InvoiceDraft, InvoiceLine, LineKind, TaxLine
+from billing.rating.margin import CostStatus, Margins, PoolMonth, TenantMargin, TenantMonth, convert, margins
 from billing.rating.model import (
     BillingPeriod,
     Charge,
@@ -85,12 +91,14 @@ from billing.rating.model import (
     UsageRow,
     VolumePrice,
 )
-from billing.rating.money import Money, minor_unit_digits
+from billing.rating.money import ISO_4217, Money, minor_unit_digits
 
 __all__ = [
+    "ISO_4217",
     "Adjustment",
     "BillingPeriod",
     "Charge",
+    "CostStatus",
     "CreditBand",
     "CreditShare",
     "FlatPrice",
@@ -100,11 +108,13 @@ __all__ = [
     "InvoiceDraft",
     "InvoiceLine",
     "LineKind",
+    "Margins",
     "MinimumCommitment",
     "Money",
     "OneOffCharge",
     "OutboundAttempts",
     "PlatformFee",
+    "PoolMonth",
     "Pricing",
     "RateCard",
     "SeatHours",
@@ -113,6 +123,8 @@ __all__ = [
     "SlaAttainment",
     "SlaCreditRule",
     "TaxLine",
+    "TenantMargin",
+    "TenantMonth",
     "Tier",
     "Usage",
     "UsageCharge",
@@ -120,7 +132,9 @@ __all__ = [
     "VolumePrice",
     "adjustment",
     "allocate_pool_cost",
+    "convert",
     "late_usage_adjustment",
+    "margins",
     "minor_unit_digits",
     "rate",
     "rate_segments",

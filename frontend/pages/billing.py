@@ -18,9 +18,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.connection import ASGIConnection
-from litestar.exceptions import PermissionDeniedException
-from litestar.handlers import BaseRouteHandler
 from litestar.params import QueryParameter
 from litestar.types import Guard
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,7 +31,7 @@ from app.core.tenancy import Principal, acting_as
 from billing import invoice_documents, invoice_overview, invoicing, rating, service
 from billing import invoicing_schemas as invoice_schemas
 from frontend.web import flash, redirect, render
-from tenants.auth import requires
+from tenants.auth import holds, requires
 from tenants.permissions import Permission, allowed
 from tenants.service import cross_tenant_read
 
@@ -142,14 +139,9 @@ async def operator_billing(request: Request[Principal, Any, Any]) -> Response[An
     )
 
 
-def _may_review_invoices(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Operator admins review drafts from the overview of every tenant: the manage-billing role, with no acting
-    tenant needed (each change is made as the invoice's tenant)."""
-    if not allowed(connection.scope.get("user"), Permission.MANAGE_BILLING):
-        raise PermissionDeniedException(f"requires the {Permission.MANAGE_BILLING.value} permission")
-
-
-MANAGE_INVOICES: list[Guard] = [requires(Permission.READ_CROSS_TENANT), _may_review_invoices]
+# Operator admins review drafts from the overview of every tenant, with no acting tenant needed (each change is
+# made as the invoice's tenant).
+MANAGE_INVOICES: list[Guard] = [requires(Permission.READ_CROSS_TENANT), holds(Permission.MANAGE_BILLING)]
 
 
 async def _review(

@@ -28,6 +28,7 @@ from app.routing import schemas as routing_schemas
 from app.server.app import create_app
 from app.telephony import schemas as telephony_schemas
 from billing import invoicing_schemas as billing_invoice_schemas
+from billing import margin_schemas as billing_margin_schemas
 from tenants import schemas
 from tests.conftest import LiveServer
 from tests.factories import make_agent, make_api_client, make_tenant, make_tenant_user, provision_number, sign_in
@@ -53,6 +54,7 @@ EXAMPLE_BODIES: dict[type, Any] = {
     customers_schemas.CustomerReplace: {"name": "Replaced customer"},
     billing_invoice_schemas.VoidIn: {"reason": "Withdrawn"},
     billing_invoice_schemas.CreditNoteIn: {"reason": "Correction"},
+    billing_margin_schemas.PoolCostIn: {"amount_minor": 100},
 }
 
 
@@ -122,6 +124,8 @@ async def tenant_b() -> TenantB:
             "invoice_file": f"{invoice_id}.pdf",  # the printable invoice's PDF (/billing/invoices/{id}.pdf)
             # The operator's archive holds erased tenants' documents only: a tenant's caller is refused any.
             "archived_file": f"{invoice_id}.pdf",
+            # The operator's pool cost of a month (no tenant's object: tenants are refused it by role).
+            "month": "2026-01",
         }
     )
 
