@@ -172,7 +172,10 @@ class Destination:
 
 async def check_destination(url: str) -> Destination:
     """Resolves the URL's host; raises DestinationRefused when any of its addresses is refused."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced bracket of an IPv6 host ("http://h]x")
+        raise DestinationRefused("the URL is not well formed") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise DestinationRefused("the URL needs http(s) and a host")
     try:

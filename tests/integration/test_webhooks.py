@@ -71,6 +71,10 @@ async def test_registration_refuses_private_and_metadata_addresses(live_server: 
             "/api/v1/webhook-endpoints", json={"url": "http://\u0091gA\u009b/", "event_types": ["sla.breached"]}
         )
         assert refused.status_code == 422 and "is not a host name" in refused.text, refused.text
+        unbalanced = await client.post(
+            "/api/v1/webhook-endpoints", json={"url": "http://h]x/", "event_types": ["sla.breached"]}
+        )
+        assert unbalanced.status_code == 422 and "not well formed" in unbalanced.text, unbalanced.text
     assert service.refused_address(ipaddress.ip_address("224.0.0.1"))
 
 
