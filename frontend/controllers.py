@@ -19,6 +19,7 @@ from frontend.pages.callbacks import CallbackPages
 from frontend.pages.customers import CustomerPages
 from frontend.pages.desktop import DesktopPages
 from frontend.pages.dispositions import DispositionCodePages
+from frontend.pages.dunning import DunningPolicyPages
 from frontend.pages.entry_points import EntryPointPages
 from frontend.pages.live import LivePages, PoolLivePages
 from frontend.pages.number_registry import NumberRegistryPages
@@ -73,6 +74,7 @@ pages = Router(
         operator_billing,
         operator_finalise,
         operator_void,
+        DunningPolicyPages,
     ],
     dependencies={"session": Provide(provide_db_session), "window": Provide(provide_window, sync_to_thread=False)},
     middleware=[layout_middleware],
