@@ -1,4 +1,5 @@
-"""Dunning tables: a tenant's override of the operator's dunning policy, and the steps taken per invoice.
+"""Dunning tables: the operator's default policy, a tenant's own policy in its place, and the steps taken per
+invoice.
 
 A step (a reminder on a given day overdue, the suspension of API clients) is taken at most once per invoice:
 the unique (tenant, invoice, step) row is written in the transaction that emits its event and sends its mail.
@@ -11,7 +12,7 @@ import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from app.core.clock import utcnow
 from app.core.models import TenantScoped
@@ -19,8 +20,35 @@ from app.core.models import TenantScoped
 TIMESTAMP = sa.DateTime(timezone=True)
 
 
-class DunningPolicyOverride(TenantScoped, table=True):
-    """The tenant's own policy, in place of the operator's (the settings) when present."""
+class DunningPolicyTerms(SQLModel):
+    """What a policy says (days are whole days), as both policy tables hold it, with its version for If-Match."""
+
+    payment_terms_days: int  # from issue to due
+    reminder_days: list[int] = Field(default_factory=list, sa_type=ARRAY(sa.Integer()))  # days after due, sorted
+    suspend_after_days: int | None = None  # days after due; None: API clients are never suspended
+    version: int = 1
+    updated_by: str = Field(default="", max_length=254)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
+
+
+class OperatorDunningPolicy(DunningPolicyTerms, table=True):
+    """The operator's default policy, once an operator admin has saved one (until then: the settings).
+
+    An operator-level table (no ``tenant_id``, no row-level security): one row, the operator's."""
+
+    __tablename__ = "operator_dunning_policies"
+    __table_args__ = (
+        sa.CheckConstraint("payment_terms_days BETWEEN 0 AND 365", name="ck_operator_dunning_policies_terms"),
+        sa.CheckConstraint(
+            "suspend_after_days IS NULL OR suspend_after_days >= 1", name="ck_operator_dunning_policies_suspend"
+        ),
+    )
+
+    operator_id: uuid.UUID = Field(primary_key=True, foreign_key="operators.id", ondelete="CASCADE")
+
+
+class DunningPolicyOverride(TenantScoped, DunningPolicyTerms, table=True):
+    """The tenant's own policy, in place of the operator's default when present."""
 
     __tablename__ = "dunning_policies"
     __table_args__ = (
@@ -28,13 +56,6 @@ class DunningPolicyOverride(TenantScoped, table=True):
         sa.CheckConstraint("payment_terms_days BETWEEN 0 AND 365", name="ck_dunning_policies_terms"),
         sa.CheckConstraint("suspend_after_days IS NULL OR suspend_after_days >= 1", name="ck_dunning_policies_suspend"),
     )
-
-    payment_terms_days: int
-    reminder_days: list[int] = Field(default_factory=list, sa_type=ARRAY(sa.Integer()))  # days after due
-    suspend_after_days: int | None = None  # days after due; None: API clients are never suspended
-    version: int = 1
-    updated_by: str = Field(default="", max_length=254)
-    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=TIMESTAMP)
 
 
 class DunningStep(TenantScoped, table=True):

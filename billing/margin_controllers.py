@@ -22,13 +22,13 @@ from app.core.http import API_PREFIX, IfMatch, TransactionController, if_match_v
 from app.core.settings import get_settings
 from billing import margin
 from billing import margin_schemas as schemas
-from tenants.auth import holds, requires
+from tenants.auth import requires
 from tenants.permissions import Permission
 from tenants.service import cross_tenant_read
 
 MONTH_PATTERN = r"^\d{4}-\d{2}$"
 READ: list[Guard] = [requires(Permission.READ_CROSS_TENANT)]
-ENTER: list[Guard] = [requires(Permission.READ_CROSS_TENANT), holds(Permission.MANAGE_BILLING)]
+ENTER: list[Guard] = [requires(Permission.READ_CROSS_TENANT), requires(Permission.MANAGE_BILLING, acting_tenant=False)]
 
 MonthPath = Annotated[str, Parameter(description="a UTC calendar month as YYYY-MM", pattern=MONTH_PATTERN)]
 MonthQuery = Annotated[

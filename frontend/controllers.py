@@ -21,6 +21,7 @@ from frontend.pages.callbacks import CallbackPages
 from frontend.pages.customers import CustomerPages
 from frontend.pages.desktop import DesktopPages
 from frontend.pages.dispositions import DispositionCodePages
+from frontend.pages.dunning import DunningPolicyPages
 from frontend.pages.entry_points import EntryPointPages
 from frontend.pages.live import LivePages, PoolLivePages
 from frontend.pages.number_registry import NumberRegistryPages
@@ -79,6 +80,7 @@ pages = Router(
         operator_archived_file,
         operator_margin,
         enter_pool_cost,
+        DunningPolicyPages,
     ],
     dependencies={"session": Provide(provide_db_session), "window": Provide(provide_window, sync_to_thread=False)},
     middleware=[layout_middleware],

@@ -88,9 +88,11 @@ class VersionedForm(Generic[Body, Saved]):
     ``body`` turns the form's values into the API's body and the problems of single rows (keyed like the
     service's errors: ``skills[0].level``); ``shown`` says which error keys the form shows next to an
     input, so the rest go above the form. ``show`` renders the page for ``FormPage`` and the object (None:
-    a new one); ``differences`` are the saved values where they differ from what was typed. ``label``
-    names the object in messages (its ``name`` field by default); ``created``, when given, answers a
-    creation with what ``create`` returned (a page showing a new secret once, say) instead of the list.
+    a new one); ``differences`` are the saved values where they differ from what was typed. ``create``
+    makes a new object; None for an object that always exists (a policy that has defaults until saved, at
+    version 0), which every save updates. ``label`` names the object in messages (its ``name`` field by
+    default); ``created``, when given, answers a creation with what ``create`` returned (a page showing a
+    new secret once, say) instead of the list.
     """
 
     noun: str
@@ -101,10 +103,10 @@ class VersionedForm(Generic[Body, Saved]):
     edit_rows: Callable[[dict[str, Any], str], str | None]
     body: Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
     shown: Callable[[Mapping[str, Any]], set[str]]
-    create: Callable[[AsyncSession, Body], Awaitable[Any]]
     update: Callable[[AsyncSession, Saved, Body, int | None], Awaitable[Any]]
     differences: Callable[[AsyncSession, Mapping[str, Any], Saved], Awaitable[dict[str, str]]]
     show: Callable[[Request[Any, Any, Any], AsyncSession, FormPage, Saved | None], Awaitable[Response[Any]]]
+    create: Callable[[AsyncSession, Body], Awaitable[Any]] | None = None
     label: Callable[[Mapping[str, Any]], str] = _name
     created: Callable[[Request[Any, Any, Any], AsyncSession, Any], Awaitable[Response[Any]]] | None = None
 
@@ -126,7 +128,9 @@ class VersionedForm(Generic[Body, Saved]):
         if checked is not None and not errors:
             body = checked
             if current is None:
-                result, errors = await submit(session, lambda: self.create(session, body))
+                create = self.create
+                assert create is not None, f"a {self.noun} always exists: its form is given it"
+                result, errors = await submit(session, lambda: create(session, body))
             else:
                 saved_object = current
                 version = form_version(values["version"])

@@ -77,6 +77,12 @@ OPERATOR_NAV = (
         Permission.READ_CROSS_TENANT,
         "Every tenant's usage this month, its estimated bill and its share of the pool's agent time.",
     ),
+    NavItem(
+        "Dunning",
+        "/operator/dunning",
+        Permission.MANAGE_BILLING,
+        "Payment terms, reminders and API-client suspension for overdue invoices: the default and each tenant's.",
+    ),
     NavItem("Operator staff", "/operator/staff", Permission.MANAGE_OPERATOR_STAFF, "Operator admins and ops managers."),
     NavItem(
         "Audit log", "/operator/audit", Permission.READ_CROSS_TENANT, "Every tenant's audit trail (reads are audited)."

@@ -211,10 +211,12 @@ async def check_csrf(request: Request[Any, Any, Any]) -> None:
 
 @dataclass(frozen=True)
 class requires:  # lower case: it reads as a guard factory, guards=[requires(Permission.X)]
-    """Guard: the principal holds the permission; tenant permissions also need an acting tenant. The OpenAPI
-    document reads ``permission`` to name the scope an operation needs."""
+    """Guard: the principal holds the permission; tenant permissions also need an acting tenant, unless
+    ``acting_tenant`` is False: an operator's operation that names its tenant itself (in its path, or the object's
+    tenant) or concerns no tenant. The OpenAPI document reads ``permission`` to name the scope an operation needs."""
 
     permission: Permission
+    acting_tenant: bool = True
 
     def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal: Principal | None = connection.scope.get("user")
@@ -222,21 +224,8 @@ class requires:  # lower case: it reads as a guard factory, guards=[requires(Per
             raise NotAuthorizedException("sign in or send a bearer token")
         if not allowed(principal, self.permission):
             raise PermissionDeniedException(f"requires the {self.permission.value} permission")
-        if self.permission in TENANT_PERMISSIONS and principal.tenant_id is None:
+        if self.acting_tenant and self.permission in TENANT_PERMISSIONS and principal.tenant_id is None:
             raise PermissionDeniedException("choose a tenant to act for (Tenline-Tenant header or the tenant switcher)")
-
-
-@dataclass(frozen=True)
-class holds:  # a guard factory, like requires
-    """Guard: the principal holds the permission, acting for a tenant or not: the operator's own records that the
-    roles of a tenant permission look after (operator admins manage billing, the shared pool's cost too). Put it
-    after a ``requires`` guard, which names the operation's scope in the OpenAPI document."""
-
-    permission: Permission
-
-    def __call__(self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        if not allowed(connection.scope.get("user"), self.permission):
-            raise PermissionDeniedException(f"requires the {self.permission.value} permission")
 
 
 def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

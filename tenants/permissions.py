@@ -57,8 +57,9 @@ class Permission(enum.StrEnum):
     # The acting tenant's scheduled callbacks (customers' numbers: people's data, so not report viewers):
     MANAGE_CALLBACKS = "manage_callbacks"
     VIEW_CALLBACKS = "view_callbacks"
-    # Billing of the acting tenant: its rate card (agreed outside Tenline; operator admins record versions) and
-    # its usage to date with the estimate of its bill:
+    # Billing of the acting tenant: its rate card (agreed outside Tenline; operator admins record versions), its
+    # usage to date with the estimate of its bill and its dunning policy (operator admins also set the operator's
+    # default, and a tenant's own policy named in the path, with no acting tenant):
     MANAGE_BILLING = "manage_billing"
     VIEW_BILLING = "view_billing"
 

@@ -37,7 +37,7 @@ from app.sla import controllers as sla_controllers
 from app.telephony import controllers as telephony_controllers
 from app.workforce import controllers as workforce_controllers
 from billing import controllers as billing_controllers
-from billing import invoice_controllers, margin_controllers
+from billing import dunning_controllers, invoice_controllers, margin_controllers
 from billing.stripe import controllers as stripe_controllers
 from tenants import controllers as tenant_controllers
 from tenants import oauth2, sso
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *integrations_controllers.route_handlers,
             *customers_controllers.route_handlers,
             *billing_controllers.route_handlers,
+            *dunning_controllers.route_handlers,
             *invoice_controllers.route_handlers,
             *margin_controllers.route_handlers,
             *stripe_controllers.route_handlers,

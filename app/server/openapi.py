@@ -260,6 +260,9 @@ _BY_NAME: dict[str, Any] = {
     "currency": "EUR",
     "exchange_rates": {"SEK": "0.0874", "NOK": "0.0851"},
     "exchange_rate": "0.0874",
+    "payment_terms_days": 14,
+    "reminder_days": [7, 14],
+    "suspend_after_days": 30,
 }
 
 
@@ -321,8 +324,11 @@ def _string_example(schema: dict[str, Any], name: str | None) -> str:
 def _number_example(schema: dict[str, Any], name: str | None, *, integer: bool) -> int | float:
     low = schema.get("minimum", schema.get("exclusiveMinimum"))
     high = schema.get("maximum", schema.get("exclusiveMaximum"))
-    if name and ("seconds" in name or name.endswith("_ms")):
-        value: float = 30
+    known = _BY_NAME.get(name or "")
+    if isinstance(known, int):
+        value: float = known
+    elif name and ("seconds" in name or name.endswith("_ms")):
+        value = 30
     elif high is not None and high <= 1:
         value = 0.8
     else:

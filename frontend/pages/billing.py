@@ -2,11 +2,12 @@
 for the operator.
 
 The tenant's page shows a month's usage by day and channel (late days of closed months marked), the estimate
-line by line, the rate card in force, and its issued invoices and credit notes with their payment state and
-links to the printable invoice, its PDF and its lines as CSV. ``/billing/invoices/{id}`` is the printable invoice
+line by line, the rate card in force, its issued invoices and credit notes with their payment state and links
+to the printable invoice, its PDF and its lines as CSV, and its payment terms (the dunning policy in force, read
+only) with its overdue invoices and the reminders sent for them. ``/billing/invoices/{id}`` is the printable invoice
 (print CSS: no navigation, A4), ``/billing/invoices/{id}.pdf`` the same content as a PDF. The operator's page
 lists every tenant's current month, its estimated total and its share of the pool's agent time (an audited
-cross-tenant read, as the API's).
+cross-tenant read, as the API's); its admins change dunning policies on ``frontend.pages.dunning``'s pages.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from app.core.errors import ConflictError, InvalidInputError, NotFoundError, Pre
 from app.core.http import attachment
 from app.core.settings import get_settings
 from app.core.tenancy import Principal, acting_as
-from billing import invoice_documents, invoice_overview, invoicing, rating, service
+from billing import dunning, invoice_documents, invoice_overview, invoicing, rating, service
 from billing import invoicing_schemas as invoice_schemas
 from frontend.web import flash, redirect, render
-from tenants.auth import holds, requires
+from tenants.auth import requires
 from tenants.permissions import Permission, allowed
 from tenants.service import cross_tenant_read
 
@@ -58,7 +59,13 @@ def last_day(end: dt.date) -> dt.date:
     return end - dt.timedelta(days=1)
 
 
-SHOWN = {"duration": duration, "money": money, "last_day": last_day}
+def day_list(days: list[int]) -> str:
+    """Days as a sentence lists them: 7, 14 and 30."""
+    named = [str(day) for day in days]
+    return " and ".join(filter(None, [", ".join(named[:-1]), *named[-1:]]))
+
+
+SHOWN = {"duration": duration, "money": money, "last_day": last_day, "day_list": day_list}
 
 
 class BillingPages(Controller):
@@ -75,9 +82,12 @@ class BillingPages(Controller):
             error = None
         except InvalidInputError:
             usage, error = await service.usage(session, "current"), "Give a month as YYYY-MM, e.g. 2026-11."
+        policy = await dunning.policy_in_force(session)
         return render(
             request,
             "billing/usage.html",
+            policy=policy,
+            overdue=await dunning.overdue_with_steps(session, policy, utcnow()),
             usage=usage,
             card=await service.rate_card_in_force(session, min(await service.today(session), usage.period.last_day)),
             period_value=asked if error else f"{usage.period.first_day:%Y-%m}",
@@ -139,9 +149,12 @@ async def operator_billing(request: Request[Principal, Any, Any]) -> Response[An
     )
 
 
-# Operator admins review drafts from the overview of every tenant, with no acting tenant needed (each change is
-# made as the invoice's tenant).
-MANAGE_INVOICES: list[Guard] = [requires(Permission.READ_CROSS_TENANT), holds(Permission.MANAGE_BILLING)]
+# Operator admins' billing work across tenants (reviewing drafts, dunning policies): no acting tenant needed, each
+# change is made as the tenant it concerns.
+OPERATOR_BILLING_ADMINS: list[Guard] = [
+    requires(Permission.READ_CROSS_TENANT),
+    requires(Permission.MANAGE_BILLING, acting_tenant=False),
+]
 
 
 async def _review(
@@ -168,7 +181,7 @@ async def _review(
     return redirect(request, OPERATOR_BILLING_PATH)
 
 
-@post(f"{OPERATOR_BILLING_PATH}/invoices/{{invoice_id:uuid}}/finalise", guards=MANAGE_INVOICES)
+@post(f"{OPERATOR_BILLING_PATH}/invoices/{{invoice_id:uuid}}/finalise", guards=OPERATOR_BILLING_ADMINS)
 async def operator_finalise(request: Request[Principal, Any, Any], invoice_id: uuid.UUID) -> Response[Any]:
     return await _review(
         request,
@@ -178,7 +191,7 @@ async def operator_finalise(request: Request[Principal, Any, Any], invoice_id: u
     )
 
 
-@post(f"{OPERATOR_BILLING_PATH}/invoices/{{invoice_id:uuid}}/void", guards=MANAGE_INVOICES)
+@post(f"{OPERATOR_BILLING_PATH}/invoices/{{invoice_id:uuid}}/void", guards=OPERATOR_BILLING_ADMINS)
 async def operator_void(request: Request[Principal, Any, Any], invoice_id: uuid.UUID) -> Response[Any]:
     reason = str((await request.form()).get("reason", "")).strip()
     if not reason:

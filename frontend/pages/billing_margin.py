@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.params import QueryParameter
-from litestar.types import Guard
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.clock import utcnow
@@ -25,14 +24,13 @@ from billing import margin, rating
 from billing import margin_schemas as schemas
 from frontend.editing import form_version
 from frontend.forms import FORM, Form, placed, submit, text_fields, validate
-from frontend.pages.billing import OPERATOR_BILLING_PATH, SHOWN
+from frontend.pages.billing import OPERATOR_BILLING_ADMINS, OPERATOR_BILLING_PATH, SHOWN
 from frontend.web import flash, redirect, render
-from tenants.auth import holds, requires
+from tenants.auth import requires
 from tenants.permissions import Permission, allowed
 from tenants.service import cross_tenant_read
 
 MARGIN_PATH = f"{OPERATOR_BILLING_PATH}/margin"
-ENTER_POOL_COST: list[Guard] = [requires(Permission.READ_CROSS_TENANT), holds(Permission.MANAGE_BILLING)]
 RATE_FIELD = "rate_"  # + the currency's code: one input per currency
 
 Month = Annotated[str | None, QueryParameter(name="month", max_length=16)]
@@ -121,7 +119,7 @@ def _body(values: dict[str, str], currency: str) -> tuple[dict[str, Any], dict[s
     return body, errors
 
 
-@post(MARGIN_PATH, guards=ENTER_POOL_COST)
+@post(MARGIN_PATH, guards=OPERATOR_BILLING_ADMINS)
 async def enter_pool_cost(request: Request[Principal, Any, Any], session: AsyncSession) -> Response[Any]:
     form = await request.form()
     rates = [name for name in form if name.startswith(RATE_FIELD)]

@@ -61,7 +61,7 @@ async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
 
 # The navigation each role sees (operator pages first, then the acting tenant's), as the browser tests expect it.
 OPERATOR_PAGES = ["Tenants", "Live", "Reports", "Agents", "Number registry", "SLA alerts", "Workforce", "Billing"]
-OPERATOR_ADMIN_NAV = ["Home", *OPERATOR_PAGES, "Operator staff", "Audit log"]
+OPERATOR_ADMIN_NAV = ["Home", *OPERATOR_PAGES, "Dunning", "Operator staff", "Audit log"]
 OPS_MANAGER_NAV = ["Home", *OPERATOR_PAGES, "Audit log"]
 REPORT_VIEWER_NAV = ["Home", "Reports", "SLA attainment", "SLA contract", "SLA alerts"]
 SUPERVISOR_PAGES = [

@@ -27,6 +27,7 @@ from app.reporting import schemas as reporting_schemas
 from app.routing import schemas as routing_schemas
 from app.server.app import create_app
 from app.telephony import schemas as telephony_schemas
+from billing import dunning_schemas as billing_dunning_schemas
 from billing import invoicing_schemas as billing_invoice_schemas
 from billing import margin_schemas as billing_margin_schemas
 from tenants import schemas
@@ -55,6 +56,7 @@ EXAMPLE_BODIES: dict[type, Any] = {
     billing_invoice_schemas.VoidIn: {"reason": "Withdrawn"},
     billing_invoice_schemas.CreditNoteIn: {"reason": "Correction"},
     billing_margin_schemas.PoolCostIn: {"amount_minor": 100},
+    billing_dunning_schemas.DunningPolicyIn: {"payment_terms_days": 14, "reminder_days": [7], "suspend_after_days": 30},
 }
 
 
@@ -102,6 +104,7 @@ async def tenant_b() -> TenantB:
             callback = await _callback(session, routing_ids["queue_id"])
             rate_card = await _rate_card(session)
             invoice_id = await _invoice(session)
+            await _dunning_policy(session)
     return TenantB(
         ids={
             "tenant_id": b.id,
@@ -222,6 +225,14 @@ async def _invoice(session: Any) -> uuid.UUID:
     session.add(invoice)
     await session.flush()
     return uuid.UUID(str(invoice.id))
+
+
+async def _dunning_policy(session: Any) -> None:
+    """B's own dunning policy (its path names B's tenant id): A's callers may neither read, change nor remove it."""
+    from billing import dunning
+
+    body = billing_dunning_schemas.DunningPolicyIn(payment_terms_days=30, reminder_days=[10], suspend_after_days=None)
+    await dunning.set_tenant_policy(session, body, if_match=0)
 
 
 async def _callback(session: Any, queue_id: uuid.UUID) -> Any:
