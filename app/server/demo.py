@@ -8,15 +8,20 @@ people. Idempotent: a second run changes nothing. Later domains add their demo d
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 from sqlmodel import select
 
+from app.core.clock import utcnow
 from app.core.db import get_database
+from app.core.errors import NotFoundError
 from app.core.pagination import MAX_LIMIT
+from app.core.settings import get_settings
 from app.core.tenancy import Principal, Role, acting_as
 from app.customers import schemas as customer_schemas
 from app.customers import service as customers
@@ -27,6 +32,7 @@ from app.sla import schemas as sla_schemas
 from app.sla import service as sla
 from app.telephony import schemas as telephony_schemas
 from app.telephony import service as telephony
+from billing import margin, margin_schemas
 from billing import schemas as billing_schemas
 from billing import service as billing
 from tenants import schemas, service
@@ -239,6 +245,7 @@ async def seed() -> list[DemoLogin]:
     await _seed_lines(tenants)
     await _seed_contracts(tenants)
     await _seed_rate_cards(tenants)
+    await _seed_operator_billing(tenants)
     await _seed_customers(tenants)
     logins = [DemoLogin(email, role, None) for email, _, role in STAFF]
     logins += [DemoLogin(email, role, slug) for slug, people in TENANT_PEOPLE.items() for email, _, role in people]
@@ -321,7 +328,8 @@ async def _seed_contracts(tenants: dict[str, Tenant]) -> None:
 
 
 # Each program's rate card: Fjord Bank pays by the handled minute (wrap-up included) with a platform fee and a
-# monthly minimum; Cobalt Retail by the handled contact, cheaper by volume.
+# monthly minimum, and the seat-hours of its dedicated agent; Cobalt Retail by the handled contact, cheaper by
+# volume, and by the callback dialled.
 RATE_CARDS: dict[str, dict[str, Any]] = {
     "fjord-bank": {
         "currency": "NOK",
@@ -340,6 +348,7 @@ RATE_CARDS: dict[str, dict[str, Any]] = {
                 "description": "Platform and telephony",
             },
             {"kind": "minimum_commitment", "id": "minimum", "amount_minor": 10000000, "applies_to": ["minutes"]},
+            {"kind": "seat_hours", "id": "seats", "pricing": {"kind": "flat", "unit_price": "420"}},
         ],
     },
     "cobalt-retail": {
@@ -354,6 +363,7 @@ RATE_CARDS: dict[str, dict[str, Any]] = {
                     "tiers": [{"up_to": "10000", "unit_price": "3.20"}, {"up_to": None, "unit_price": "2.80"}],
                 },
             },
+            {"kind": "outbound_attempts", "id": "callbacks", "pricing": {"kind": "flat", "unit_price": "0.35"}},
         ],
     },
 }
@@ -368,6 +378,38 @@ async def _seed_rate_cards(tenants: dict[str, Tenant]) -> None:
                     body = {**terms, "effective_from": (await billing.today(session)).isoformat(), "note": "Demo"}
                     card = msgspec.convert(body, billing_schemas.RateCardCreate, strict=False)
                     await billing.create_rate_card(session, card, body)
+
+
+# Ben works for Fjord Bank alone: a dedicated agent, whose signed-in time Fjord Bank pays as seat-hours.
+DEDICATED = {"agent2@northwind.example": "fjord-bank"}
+# The shared pool's cost this month (in the operator's currency, cents) and the rates of the tenants' currencies:
+# the operator's margin page then shows each tenant's estimate against its share of the cost.
+POOL_COST_MINOR = 900_000
+EXCHANGE_RATES = {"NOK": Decimal("0.0851"), "USD": Decimal("0.9210")}
+
+
+async def _seed_operator_billing(tenants: dict[str, Tenant]) -> None:
+    """The dedicated agent, and this month's pool cost; what exists is left as it is."""
+    with acting_as(SEEDER):
+        async with get_database().session() as session:
+            for email, slug in DEDICATED.items():
+                login = await service.find_login(session, email)
+                if login is None:
+                    continue
+                agent = (await session.exec(select(Agent).where(Agent.user_id == login.id))).one()
+                data = schemas.AgentAssign(
+                    tenant_id=tenants[slug].id, alias=login.display_name.split()[0], dedicated=True
+                )
+                await service.assign_agent(session, agent.id, data)
+            now = utcnow()
+            month = dt.date(now.year, now.month, 1)
+            try:
+                await margin.get_pool_cost(session, month)
+            except NotFoundError:
+                cost = margin_schemas.PoolCostIn(
+                    amount_minor=POOL_COST_MINOR, note="Demo: payroll and seats", exchange_rates=EXCHANGE_RATES
+                )
+                await margin.put_pool_cost(session, month, cost, get_settings().billing_operator_currency)
 
 
 async def _seed_lines(tenants: dict[str, Tenant]) -> None:
