@@ -99,20 +99,25 @@ async def _update_default(
     return await dunning.set_operator_default(session, body, if_match=version)
 
 
-DEFAULT_FORM = VersionedForm(
-    noun="operator's default dunning policy",
-    path=DUNNING_PATH,
-    struct=DunningPolicyIn,
-    require=(),
-    read=read_form,
-    edit_rows=no_rows,
-    body=_body,
-    shown=_shown,
-    update=_update_default,
-    differences=_saved_meanwhile,
-    show=_overview_page,
-    label=lambda values: "",
-)
+def _policy_form(noun: str, update: Any, show: Any) -> VersionedForm[DunningPolicyIn, Any]:
+    """A policy's edit form: the operator's default and a tenant's own differ only in what they save and show."""
+    return VersionedForm(
+        noun=noun,
+        path=DUNNING_PATH,
+        struct=DunningPolicyIn,
+        require=(),
+        read=read_form,
+        edit_rows=no_rows,
+        body=_body,
+        shown=_shown,
+        update=update,
+        differences=_saved_meanwhile,
+        show=show,
+        label=lambda values: "",
+    )
+
+
+DEFAULT_FORM = _policy_form("operator's default dunning policy", _update_default, _overview_page)
 
 
 # --- one tenant's own policy ----------------------------------------------------------------------------------
@@ -142,20 +147,7 @@ def _tenant_form(tenant: tenant_schemas.TenantOut) -> VersionedForm[DunningPolic
         saved, _ = await dunning.set_tenant_policy(session, body, if_match=version)
         return saved
 
-    return VersionedForm(
-        noun=f"dunning policy of {tenant.name}",
-        path=DUNNING_PATH,
-        struct=DunningPolicyIn,
-        require=(),
-        read=read_form,
-        edit_rows=no_rows,
-        body=_body,
-        shown=_shown,
-        update=update,
-        differences=_saved_meanwhile,
-        show=show,
-        label=lambda values: "",
-    )
+    return _policy_form(f"dunning policy of {tenant.name}", update, show)
 
 
 async def _as_tenant(
