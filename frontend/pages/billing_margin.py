@@ -82,6 +82,8 @@ async def _page(
         can_enter=allowed(request.user, Permission.MANAGE_BILLING),
         month_value=month_value or f"{month:%Y-%m}",
         month_error=month_error,
+        this_month=f"{utcnow():%Y-%m}",
+        last_month=f"{margin.last_month(utcnow()):%Y-%m}",
         **SHOWN,
     )
 

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from playwright.async_api import Page, expect
 
+from app.core.clock import utcnow
 from tests.browser.conftest import ARTIFACTS, sign_in
 from tests.factories import make_staff
 from tests.integration.test_billing_margin import Handled, charges, priced_desk, work
@@ -28,6 +29,8 @@ async def test_an_operator_admin_enters_the_pool_cost_and_sees_the_margins(page:
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Billing").click()
     await page.get_by_role("link", name="Margin per tenant").click()
     await expect(page.get_by_role("heading", name="Margin per tenant")).to_be_visible()
+    await page.get_by_role("link", name="This month so far (estimates)").click()
+    await expect(page.get_by_label("Month", exact=True)).to_have_value(f"{utcnow():%Y-%m}")
     await page.get_by_label("Month", exact=True).fill(f"{MONTH:%Y-%m}")
     await page.get_by_role("button", name="Show").click()
     await page.wait_for_url(f"**/operator/billing/margin?month={MONTH:%Y-%m}")
