@@ -54,7 +54,7 @@ async def archive_issued_invoices(session: AsyncSession, tenant: Tenant) -> None
             ArchivedInvoice(
                 id=invoice.id,
                 billed_tenant_id=tenant.id,
-                tenant_name=tenant.name,
+                tenant_name=invoice.billed_name or tenant.name,
                 number=invoice.number,
                 kind=invoice.kind,
                 issued_at=invoice.issued_at,

@@ -122,7 +122,9 @@ def _totals(invoice: schemas.InvoiceOut) -> list[DocumentTotal]:
 async def invoice_document(session: AsyncSession, invoice_id: uuid.UUID, issuer: str) -> InvoiceDocument:
     """The acting tenant's invoice as a document (another tenant's is not found)."""
     invoice = await invoicing.get_invoice(session, invoice_id)
-    tenant = (await session.exec(select(Tenant.name).where(Tenant.id == require_tenant_id()))).one()
+    tenant = (
+        invoice.billed_name or (await session.exec(select(Tenant.name).where(Tenant.id == require_tenant_id()))).one()
+    )
     corrects = None
     if invoice.corrects_invoice_id is not None:
         corrected = (await session.exec(select(Invoice.number).where(Invoice.id == invoice.corrects_invoice_id))).one()

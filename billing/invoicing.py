@@ -249,6 +249,7 @@ def invoice_out(row: Invoice, lines: Sequence[InvoiceLineRow] | None = None) -> 
         sla_attainment=row.sla_attainment,
         note=row.note,
         issued_at=row.issued_at,
+        billed_name=row.billed_name,
         stripe_invoice_id=row.stripe_invoice_id,
         payment_state=cast(Any, row.payment_state),
         version=row.version,
@@ -359,9 +360,10 @@ async def finalise(session: AsyncSession, invoice_id: uuid.UUID, *, if_match: in
     if row.status != InvoiceStatus.DRAFT:
         raise ConflictError(f"the invoice is {row.status}: only a draft is finalised")
     now = utcnow()
-    row.number = await next_number(session, InvoiceKind(row.kind), now.year)
-    row.status = InvoiceStatus.FINAL
-    row.issued_at = now
+    # Read before the row changes: a query flushes what is pending, and the row is frozen once it reads final.
+    billed_name = (await session.exec(select(Tenant.name).where(Tenant.id == require_tenant_id()))).one()
+    number = await next_number(session, InvoiceKind(row.kind), now.year)
+    row.number, row.status, row.issued_at, row.billed_name = number, InvoiceStatus.FINAL, now, billed_name
     row.finalised_by = _who()
     row.version += 1
     row.updated_at = now

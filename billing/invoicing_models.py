@@ -90,6 +90,9 @@ class Invoice(TenantScoped, table=True):
     sla_attainment: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB)
     note: str = Field(default="", max_length=1000)  # a credit note's reason, a void's reason
     issued_at: dt.datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    # The tenant's name as billed, fixed when the invoice is issued (a later rename does not change an issued
+    # document); None on drafts, which show the current name.
+    billed_name: str | None = Field(default=None, max_length=200)
     finalised_by: str = Field(default="", max_length=254)
     stripe_customer_id: str | None = Field(default=None, max_length=255)
     stripe_invoice_id: str | None = Field(default=None, max_length=255)

@@ -51,6 +51,7 @@ class InvoiceOut(Output):
     sla_attainment: dict[str, dict[str, str]]
     note: str
     issued_at: dt.datetime | None
+    billed_name: str | None  # the tenant's name as issued (None on a draft)
     stripe_invoice_id: str | None
     payment_state: PaymentStateName
     version: int

@@ -23,6 +23,7 @@ from billing.invoicing_models import ArchivedInvoice
 from tenants import service as tenants
 from tests.conftest import LiveServer
 from tests.factories import OPERATOR, make_staff, make_tenant, make_tenant_user, sign_in
+from tests.integration.test_billing_invoice_pages import rename
 from tests.integration.test_billing_invoices import as_operator, drafted
 
 
@@ -53,13 +54,15 @@ def pdf_text(pdf: bytes) -> str:
 async def issued_and_erased(name: str) -> tuple[Any, schemas.InvoiceOut, schemas.InvoiceOut, str]:
     """A tenant with a final invoice, a final credit note of part of it and next month's draft, then erased."""
     billed, invoice = await drafted(name)
+    # A name beyond Latin-1, as billed: the PDF prints it as written (its font covers Latin, Greek, Cyrillic).
+    await rename(billed.tenant_id, f"{name.title()} Łódź Ηλιος Sp. z o.o.")
     final = await as_operator(billed.tenant_id, lambda s: invoicing.finalise(s, invoice.id, if_match=None))
     correction = schemas.CreditNoteIn(reason="Platform fee waived in part", lines=[])
     credit = await as_operator(billed.tenant_id, lambda s: invoicing.create_credit_note(s, final.id, correction))
     credit = await as_operator(billed.tenant_id, lambda s: invoicing.finalise(s, credit.id, if_match=None))
-    with acting_as(OPERATOR):
-        async with get_database().session() as session:
-            billed_name = (await tenants.get_tenant(session, billed.tenant_id, OPERATOR)).name
+    billed_name = f"{name.title()} Łódź Ηλιος Sp. z o.o."
+    assert final.billed_name == credit.billed_name == billed_name
+    await rename(billed.tenant_id, f"{name.title()} renamed before its erasure")
     counts = await erase(billed.tenant_id)
     assert counts["invoices"] == 2
     return billed, final, credit, billed_name

@@ -107,16 +107,18 @@ async def test_the_tenant_lists_its_invoices_and_opens_them_as_page_and_pdf(page
         assert shown in printable.text, shown
     assert 'id="invoice-tenant">Pages-First Inc<' in printable.text
 
-    # A name beyond Latin-1 prints as written in the PDF (its font covers Latin, Greek and Cyrillic).
-    await rename(first.tenant_id, "Pages-First Łódź Ηλιος Sp. z o.o.")
+    # The name is the one billed when the invoice was issued: a later rename leaves the document as it was.
+    await rename(first.tenant_id, "Pages-First Renamed Ltd")
+    assert 'id="invoice-tenant">Pages-First Inc<' in (await admin.get(f"/billing/invoices/{first_id}")).text
     pdf = await admin.get(f"/billing/invoices/{first_id}.pdf")
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["content-disposition"] == f'attachment; filename="{number}.pdf"'
     assert pdf.content.startswith(b"%PDF-")
     text = pdf_text(pdf.content)
-    for shown in (f"Invoice {number}", "1,875.00 EUR", "Platform", "unpaid", "Pages-First Łódź Ηλιος Sp. z o.o."):
+    for shown in (f"Invoice {number}", "1,875.00 EUR", "Platform", "unpaid", "Pages-First Inc"):
         assert shown in text, (shown, text)
+    assert "Renamed" not in text
 
     for missing in (f"/billing/invoices/{uuid.uuid4()}", f"/billing/invoices/{first_id}.txt", "/billing/invoices/x"):
         assert (await admin.get(missing)).status_code == 404, missing

@@ -123,6 +123,8 @@ async def test_a_final_invoice_and_its_lines_are_refused_changes_at_the_database
         "DELETE FROM invoice_lines WHERE invoice_id = :id",
         "UPDATE invoices SET total_minor = 1, subtotal_minor = subtotal_minor + 1 - total_minor WHERE id = :id",
         "UPDATE invoices SET status = 'void' WHERE id = :id",
+        "UPDATE invoices SET billed_name = 'Someone else' WHERE id = :id",
+        "UPDATE invoices SET note = 'after the fact' WHERE id = :id",
         "DELETE FROM invoices WHERE id = :id",
     ]
     for statement in statements:
@@ -132,11 +134,15 @@ async def test_a_final_invoice_and_its_lines_are_refused_changes_at_the_database
         ):
             async with get_database().session() as session:
                 await session.execute(sa.text(statement), {"id": invoice.id})
-    # The payment state still moves.
+    # The payment state and the Stripe twin still move.
     with acting_as(system_principal(billed.tenant_id)):
         async with get_database().session() as session:
             await session.execute(
-                sa.text("UPDATE invoices SET payment_state = 'paid' WHERE id = :id"), {"id": invoice.id}
+                sa.text(
+                    "UPDATE invoices SET payment_state = 'paid', payment_updated_at = now(), version = version + 1,"
+                    " stripe_invoice_id = 'in_1', stripe_customer_id = 'cus_1', updated_at = now() WHERE id = :id"
+                ),
+                {"id": invoice.id},
             )
 
 
