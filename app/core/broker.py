@@ -38,6 +38,7 @@ from dramatiq.middleware import (
 )
 from prometheus_client import Counter
 
+from app.core.redis import get_redis
 from app.core.settings import Settings
 from app.core.structs import Job
 from app.core.tenancy import Principal, current_principal, set_principal
@@ -67,6 +68,9 @@ class Tick(Job, frozen=True):
     """The payload of a periodic job: when the scheduler fired it."""
 
     scheduled_at: dt.datetime
+    # The scheduler's mark that this tick waits in a queue (``app.server.scheduler``), cleared as it starts to run:
+    # a tenant has at most one tick of a job waiting, however far behind the workers are.
+    pending_key: str | None = None
 
 
 # --- the tenant context of a message -------------------------------------------------------------
@@ -208,7 +212,10 @@ class JobActor(Generic[J]):
 
     async def run(self, payload: dict[str, Any]) -> None:
         """What the worker calls: decodes the payload, then runs the function."""
-        await self.fn(msgspec.convert(payload, self.job_type))
+        job = msgspec.convert(payload, self.job_type)
+        if isinstance(job, Tick) and job.pending_key:
+            await get_redis().delete(job.pending_key)
+        await self.fn(job)
 
     async def __call__(self, job: J) -> None:
         """Runs the job here and now (tests, or a caller already in a worker)."""

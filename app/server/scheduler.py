@@ -4,6 +4,10 @@ Every ``tenline worker`` runs a scheduler, so a dead one is replaced without any
 with an expiry, renewed at a third of it, makes exactly one of them the leader. A leader that cannot renew
 (Redis unreachable, or it stalled past the expiry) stops sending at once, and another takes over once the
 key expires. Per-tenant jobs are sent once per live tenant, each message in that tenant's context.
+
+A job's tick is not sent again to a tenant whose last one still waits in a queue: the scheduler marks it pending
+in Redis (``SET NX`` with an expiry, so a lost message blocks nothing for long) and the worker clears the mark as
+the tick starts. Behind a backlog, ticks of hundreds of tenants therefore never pile up ahead of other work.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ from app.core.clock import utcnow
 from app.core.tenancy import acting_as, system_principal
 
 LOCK_NAME = "tenline:scheduler:leader"
+PENDING_PREFIX = "tenline:scheduler:pending:"
+# How long a pending mark outlives its tick at most (a message lost with its worker), in firing intervals.
+PENDING_INTERVALS = 3
+PENDING_AT_LEAST = dt.timedelta(seconds=30)
+PENDING_CRON = dt.timedelta(hours=1)
 
 log = structlog.get_logger("tenline.scheduler")
 
@@ -85,6 +94,7 @@ class Scheduler:
         jobs: Sequence[PeriodicJob] | None = None,
         lock_name: str = LOCK_NAME,
     ) -> None:
+        self.redis = redis
         self.lock = LeaderLock(redis, lock_name, lock_ttl_seconds)
         self._tenant_ids = tenant_ids
         self._jobs = list(periodic_jobs() if jobs is None else jobs)
@@ -122,17 +132,31 @@ class Scheduler:
         """Send one periodic job if this process leads; returns the number of messages sent."""
         if not self.lock.held:
             return 0
-        tick = Tick(scheduled_at=utcnow())
-        tenants: Sequence[uuid.UUID | None] = await self._tenant_ids() if job.per_tenant else [None]
-
-        def send() -> int:
-            for tenant_id in tenants:
-                with acting_as(system_principal(tenant_id)):
-                    job.actor.send(tick)
-            return len(tenants)
-
+        scheduled_at = utcnow()
         try:
+            tenants: Sequence[uuid.UUID | None] = await self._tenant_ids() if job.per_tenant else [None]
+            due = await self._not_pending(job, tenants, scheduled_at)
+
+            def send() -> int:
+                for tenant_id, key in due:
+                    with acting_as(system_principal(tenant_id)):
+                        job.actor.send(Tick(scheduled_at=scheduled_at, pending_key=key))
+                return len(due)
+
             return await asyncio.to_thread(send)
         except Exception:  # the next firing tries again; a scheduler must not die of one failure
             log.exception("scheduler.fire_failed", job=job.actor.name)
             return 0
+
+    async def _not_pending(
+        self, job: PeriodicJob, tenants: Sequence[uuid.UUID | None], scheduled_at: dt.datetime
+    ) -> list[tuple[uuid.UUID | None, str]]:
+        """The tenants whose last tick of the job has started (or expired), each with its new pending mark."""
+        every = job.interval()
+        expiry = max(every * PENDING_INTERVALS, PENDING_AT_LEAST) if every is not None else PENDING_CRON
+        keys = [f"{PENDING_PREFIX}{job.actor.name}:{tenant_id or 'operator'}" for tenant_id in tenants]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(key, scheduled_at.isoformat(), nx=True, ex=expiry)
+            marked = await pipe.execute()
+        return [(tenant_id, key) for tenant_id, key, set_now in zip(tenants, keys, marked, strict=True) if set_now]

@@ -443,6 +443,17 @@ async def test_a_per_tenant_job_is_sent_once_per_live_tenant_in_its_context(serv
         messages = [dramatiq.Message.decode(queue.get_nowait()) for _ in range(queue.qsize())]
         assert sorted(m.options[PRINCIPAL_OPTION]["tenant_id"] for m in messages) == sorted(map(str, tenants))
         assert {m.actor_name for m in messages} == {clear_expired_rotation_secrets.name}
+
+        # Their ticks still wait: firing again sends nothing. One starts to run: its tenant gets the next tick.
+        assert await leader.fire(job) == 0
+        started = next(m for m in messages if m.options[PRINCIPAL_OPTION]["tenant_id"] == str(tenants[0]))
+        with acting_as(system_principal(tenants[0])):
+            await clear_expired_rotation_secrets.run(started.args[0])
+        assert await leader.fire(job) == 1
+        (again,) = [dramatiq.Message.decode(queue.get_nowait()) for _ in range(queue.qsize())]
+        assert again.options[PRINCIPAL_OPTION]["tenant_id"] == str(tenants[0])
+        # A mark outlives a lost tick only for a while (three firing intervals here, at least 30 s).
+        assert 0 < await get_redis().ttl(again.args[0]["pending_key"]) <= 180
     finally:
         await leader.lock.release()
         configure_broker(get_settings())
