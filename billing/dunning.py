@@ -43,7 +43,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core import mail
 from app.core.clock import utcnow
 from app.core.db import get_database
-from app.core.errors import FieldError, InvalidInputError, NotFoundError, PreconditionFailedError
+from app.core.errors import FieldError, InvalidInputError, NotFoundError
 from app.core.models import new_id
 from app.core.outbox import emit
 from app.core.rows import to_struct
@@ -155,14 +155,6 @@ def _checked_reminder_days(data: DunningPolicyIn) -> list[int]:
     return days
 
 
-def _check_version(what: str, row: DunningPolicyTerms | None, if_match: int | None) -> None:
-    """``check_version``, where a policy not saved yet is version 0 (If-Match "0": only if there is none)."""
-    if row is not None:
-        check_version(what, row, if_match)
-    elif if_match not in (None, 0):
-        raise PreconditionFailedError(f"{what} changed since version {if_match}; it is now none (version 0)")
-
-
 def _terms(data: DunningPolicyIn, reminder_days: list[int]) -> dict[str, Any]:
     return {
         "payment_terms_days": data.payment_terms_days,
@@ -184,7 +176,7 @@ async def set_operator_default(
     audited in the operator's log."""
     terms = _terms(data, _checked_reminder_days(data))
     row = await _operator_row(session, for_update=True)
-    _check_version("the operator's dunning policy", row, if_match)
+    check_version("the operator's dunning policy", row, if_match)
     if row is None:
         operator = await tenants.the_operator(session)
         row = OperatorDunningPolicy(operator_id=operator.id, **terms, version=0)
@@ -210,7 +202,7 @@ async def set_tenant_policy(
     admins); returns it and whether it was created. Audited in the tenant's log."""
     terms = _terms(data, _checked_reminder_days(data))
     row = await _own_row(session, for_update=True)
-    _check_version("the tenant's dunning policy", row, if_match)
+    check_version("the tenant's dunning policy", row, if_match)
     created = row is None
     if row is None:
         row = DunningPolicyOverride(**terms, version=0)

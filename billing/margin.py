@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.core.errors import FieldError, InvalidInputError, NotFoundError, PreconditionFailedError
+from app.core.errors import FieldError, InvalidInputError, NotFoundError
 from app.core.tenancy import acting_as, current_principal
 from app.core.versioning import apply_changes, check_version
 from billing import margin_schemas as schemas
@@ -131,14 +131,12 @@ async def put_pool_cost(
     principal = current_principal()
     who = principal.display_name if principal else ""
     row = await _pool_cost(session, month, lock=True)
+    check_version(WHAT, row, if_match)
     created = row is None
     if row is None:
-        if if_match not in (None, NOTHING_ENTERED):
-            raise PreconditionFailedError(f"no pool cost is entered for {month:%Y-%m}, so it has no version {if_match}")
         row = PoolCost(month=month, currency=currency, amount_minor=data.amount_minor, note=data.note, updated_by=who)
         session.add(row)
     else:
-        check_version(WHAT, row, if_match)
         apply_changes(
             row, {"currency": currency, "amount_minor": data.amount_minor, "note": data.note, "updated_by": who}
         )

@@ -22,9 +22,13 @@ class Versioned(Protocol):
     updated_at: dt.datetime
 
 
-def check_version(what: str, row: Versioned, if_match: int | None) -> None:
-    if if_match is not None and if_match != row.version:
-        raise PreconditionFailedError(f"{what} changed since version {if_match}; it is now version {row.version}")
+def check_version(what: str, row: Versioned | None, if_match: int | None) -> None:
+    """If-Match against the row's version; ``row`` None: a record not saved yet, version 0 (If-Match "0": save
+    it only if nobody has meanwhile)."""
+    version = 0 if row is None else row.version
+    if if_match is not None and if_match != version:
+        now = "none is saved (version 0)" if row is None else f"it is now version {version}"
+        raise PreconditionFailedError(f"{what} changed since version {if_match}; {now}")
 
 
 def given_fields(data: msgspec.Struct) -> dict[str, Any]:
